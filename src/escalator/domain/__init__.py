@@ -1,0 +1,1 @@
+"""Pure logic of escalations: no Slack, no SQL."""

@@ -1,0 +1,101 @@
+"""The Escalation: one customer's case, from the agent's handoff note to the loop closed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from escalator.policy import Priority
+
+REFERENCE_PREFIX = "ESC-"
+
+
+class EscalationType(StrEnum):
+    """The seed's four types of escalation."""
+
+    functional = "functional"
+    hierarchical = "hierarchical"
+    priority = "priority"
+    incident = "incident"
+
+    @property
+    def label(self) -> str:
+        return {
+            EscalationType.functional: "Functional — needs a specialist's skills or tools",
+            EscalationType.hierarchical: "Hierarchical — needs a supervisor's authority",
+            EscalationType.priority: "Priority — raise the urgency",
+            EscalationType.incident: "Incident — many customers affected",
+        }[self]
+
+    @property
+    def short_label(self) -> str:
+        return self.value.capitalize()
+
+
+class State(StrEnum):
+    open = "open"
+    claimed = "claimed"
+    resolved = "resolved"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+class Origin(StrEnum):
+    """Where the agent started the handoff form."""
+
+    command = "command"
+    shortcut = "shortcut"
+
+
+@dataclass
+class Escalation:
+    """A stored escalation. The store maps this class onto its table, so it stays a plain object here."""
+
+    raised_at: datetime
+    agent_user_id: str
+    origin: Origin
+    idempotency_key: str
+    customer_name: str
+    account_number: str
+    summary: str
+    steps_taken: str
+    desired_outcome: str
+    customer_tone: str
+    path_key: str
+    escalation_type: EscalationType
+    priority: Priority
+    routed_channel_id: str
+    after_hours: bool
+    acknowledge_by: datetime
+    first_update_by: datetime
+    resolve_by: datetime
+    customer_consent: bool = False
+    deadline: str | None = None
+    deadline_at: datetime | None = None
+    refund_amount: Decimal | None = None
+    trigger_words: list[str] = field(default_factory=list)
+    team_id: str | None = None
+    source_channel_id: str | None = None
+    source_message_ts: str | None = None
+    state: State = State.open
+    card_channel_id: str | None = None
+    card_ts: str | None = None
+    delivery_problem: str | None = None
+    id: int | None = None
+
+    @property
+    def reference(self) -> str:
+        """The id people say aloud: ESC-42."""
+        return f"{REFERENCE_PREFIX}{self.id}"
+
+    @property
+    def card_posted(self) -> bool:
+        return self.card_ts is not None
+
+
+def parse_reference(text: str) -> int | None:
+    """`ESC-42`, `esc-42` or `42` → 42."""
+    value = text.strip().upper().removeprefix(REFERENCE_PREFIX)
+    return int(value) if value.isdigit() else None

@@ -1,0 +1,270 @@
+"""The policy file: who owns which kind of issue, SLA targets, authority limits, triggers.
+
+The YAML format is a public contract (see README and policy.example.yml): keys may be added, never changed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from escalator.errors import ConfigurationError
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`30s`, `15m`, `4h`, `1d`, or combinations such as `1h30m`."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a duration is a string such as 30s, 15m, 4h or 1d")
+    text = value.strip().lower()
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration; write it like 30s, 15m, 4h or 1d")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _parse_clock_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as the sexagesimal number 540.
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        raise ValueError("a time of day is written HH:MM, in quotes, such as \"09:00\"")
+    hours, minutes = (int(p) for p in value.strip().split(":"))
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{value!r} is not a time of day")
+    return time(hours, minutes)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
+ChannelId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[CGD][A-Z0-9]{2,}$"),
+    Field(description="a Slack channel ID such as C0123ABC"),
+]
+UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
+UsergroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
+ReactionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_+'\-]+$", max_length=100)]
+Words = list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]]
+PathKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,49}$")]
+
+
+class Weekday(StrEnum):
+    mon = "mon"
+    tue = "tue"
+    wed = "wed"
+    thu = "thu"
+    fri = "fri"
+    sat = "sat"
+    sun = "sun"
+
+    @property
+    def index(self) -> int:
+        """Monday is 0, as in `datetime.weekday()`."""
+        return list(Weekday).index(self)
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusinessHours(_Section):
+    days: list[Weekday] = Field(min_length=1)
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessHours:
+        if self.start >= self.end:
+            raise ValueError("business_hours.start must be earlier than business_hours.end")
+        return self
+
+
+class SlaTargets(_Section):
+    acknowledge: Duration
+    first_update: Duration
+    resolve: Duration
+
+
+class EscalationPath(_Section):
+    label: str = Field(min_length=1, max_length=75)
+    channel: ChannelId
+    after_hours_channel: ChannelId | None = None
+    specialists: list[UserId] = Field(default_factory=list)
+    usergroup: UsergroupId | None = None
+    keywords: Words = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone_owns_it(self) -> EscalationPath:
+        if not self.specialists and self.usergroup is None:
+            raise ValueError("name the specialists (user IDs) or a usergroup (S…) who own this path")
+        return self
+
+
+class Supervisors(_Section):
+    channel: ChannelId
+    users: list[UserId] = Field(default_factory=list)
+
+
+class Authority(_Section):
+    agent: Decimal = Field(ge=0)
+    supervisor: Decimal = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Authority:
+        if self.agent > self.supervisor:
+            raise ValueError("authority.agent must not be larger than authority.supervisor")
+        return self
+
+
+class Triggers(_Section):
+    hierarchical: Words = Field(default_factory=list)
+    priority: Words = Field(default_factory=list)
+    incident: Words = Field(default_factory=list)
+
+
+class Reactions(_Section):
+    claim: ReactionName = "eyes"
+    resolve: ReactionName = "white_check_mark"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Reactions:
+        if self.claim == self.resolve:
+            raise ValueError("reactions.claim and reactions.resolve must be different emoji")
+        return self
+
+
+class CloseTheLoop(_Section):
+    remind_after: Duration = timedelta(hours=1)
+    repeat_every: Duration = timedelta(hours=4)
+    max_reminders: int = Field(default=3, ge=0, le=100)
+
+
+class Digest(_Section):
+    channel: ChannelId
+    at: ClockTime = time(9, 0)
+
+
+class Policy(_Section):
+    timezone: str
+    business_hours: BusinessHours | None = None
+    priorities: dict[Priority, SlaTargets] = Field(min_length=1)
+    paths: dict[PathKey, EscalationPath] = Field(min_length=1)
+    supervisors: Supervisors
+    authority: Authority
+    triggers: Triggers = Triggers()
+    reactions: Reactions = Reactions()
+    close_the_loop: CloseTheLoop = CloseTheLoop()
+    digest: Digest | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone such as Europe/London") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def targets(self, priority: Priority) -> SlaTargets:
+        return self.priorities[priority]
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate the policy file, or raise one ConfigurationError naming each bad key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"{path}: policy file not found; copy policy.example.yml to {path} and edit it, "
+            "or point ESCALATOR_POLICY at your policy file"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the policy file ({exc.strerror})") from None
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigurationError(f"{source}: not valid YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{source}: the policy must be a YAML mapping of keys such as paths:")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(
+            "\n".join(f"{source}: {line}" for line in describe_errors(exc))
+        ) from None
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, each starting with the dotted key path: `paths.billing.channel: field required`."""
+    lines = []
+    for error in exc.errors():
+        # pydantic adds the validator's name to the location of errors raised inside union or
+        # function validators; a reader only wants the keys of their file.
+        loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+        key = ".".join(loc) or "policy"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif error["type"] == "string_pattern_mismatch":
+            message = _pattern_hint(loc, error.get("input"))
+        lines.append(f"{key}: {message[:1].lower()}{message[1:]}")
+    return lines
+
+
+def _pattern_hint(loc: list[str], value: Any) -> str:
+    last = loc[-1] if loc else ""
+    if "channel" in last:
+        kind = "a channel ID such as C0123ABC (in Slack: channel details → About → Channel ID)"
+    elif last == "usergroup":
+        kind = "a user group ID such as S0123ABC"
+    elif "specialists" in loc or "users" in loc:
+        kind = "a user ID such as U0123ABC (in Slack: profile → ⋮ → Copy member ID)"
+    elif "paths" in loc:
+        kind = "a short lowercase name such as billing"
+    else:
+        kind = "a valid value"
+    return f"{value!r} is not {kind}"

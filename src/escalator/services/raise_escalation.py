@@ -1,0 +1,77 @@
+"""Raise an escalation: store the handoff note first, then leave its card for delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from escalator.clock import Clock
+from escalator.domain.escalation import Escalation, Origin
+from escalator.domain.handoff import Handoff
+from escalator.domain.routing import detect, route
+from escalator.domain.sla import sla_deadlines
+from escalator.policy import Policy
+from escalator.services.messages import Message
+from escalator.store.database import Store
+
+
+@dataclass(frozen=True)
+class RaiseEscalation:
+    handoff: Handoff
+    agent_user_id: str
+    origin: Origin
+    # The same submission delivered twice must not make two escalations (Slack's view id).
+    idempotency_key: str
+    team_id: str | None = None
+    source_channel_id: str | None = None
+    source_message_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class EscalationRaised:
+    escalation: Escalation
+    created: bool  # False when this submission had already been stored
+    outbox_ids: list[int]
+
+
+def raise_escalation(store: Store, policy: Policy, clock: Clock, command: RaiseEscalation) -> EscalationRaised:
+    now = clock.now()
+    handoff = command.handoff
+    with store.transaction() as tx:
+        existing = tx.escalations.by_idempotency_key(command.idempotency_key)
+        if existing is not None:
+            return EscalationRaised(existing, created=False, outbox_ids=[])
+        destination = route(handoff.path_key, handoff.escalation_type, now, policy)
+        deadlines = sla_deadlines(now, handoff.priority, policy)
+        escalation = tx.escalations.add(
+            Escalation(
+                raised_at=now,
+                agent_user_id=command.agent_user_id,
+                team_id=command.team_id,
+                origin=command.origin,
+                idempotency_key=command.idempotency_key,
+                source_channel_id=command.source_channel_id,
+                source_message_ts=command.source_message_ts,
+                customer_name=handoff.customer_name,
+                account_number=handoff.account_number,
+                summary=handoff.summary,
+                steps_taken=handoff.steps_taken,
+                desired_outcome=handoff.desired_outcome,
+                customer_tone=handoff.customer_tone,
+                deadline=handoff.deadline,
+                deadline_at=handoff.deadline_at,
+                customer_consent=handoff.customer_consent,
+                refund_amount=handoff.refund_amount,
+                path_key=handoff.path_key,
+                escalation_type=handoff.escalation_type,
+                priority=handoff.priority,
+                trigger_words=detect(handoff.searchable_text, policy).trigger_words,
+                routed_channel_id=destination.channel_id,
+                after_hours=destination.after_hours,
+                acknowledge_by=deadlines.acknowledge_by,
+                first_update_by=deadlines.first_update_by,
+                resolve_by=deadlines.resolve_by,
+            )
+        )
+        assert escalation.id is not None
+        card = tx.outbox.add(Message.post_card, now, escalation.id)
+    return EscalationRaised(escalation, created=True, outbox_ids=[card])

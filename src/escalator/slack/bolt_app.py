@@ -1,0 +1,48 @@
+"""Building the Bolt app and everything its listeners need, once per worker process."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from escalator.clock import Clock
+from escalator.policy import Policy
+from escalator.settings import Settings
+from escalator.slack.deliveries import Deliveries
+from escalator.slack.gateway import SlackGateway
+from escalator.slack.listeners import register_listeners
+from escalator.slack.outbox import OutboxDispatcher
+from escalator.slack.runtime import Runtime
+from escalator.store.database import Store
+
+# A hung Slack call must not hold a worker thread for long; the outbox tries again later.
+WEB_API_TIMEOUT = 10
+
+
+def build_gateway(settings: Settings) -> SlackGateway:
+    return SlackGateway(
+        WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=WEB_API_TIMEOUT)
+    )
+
+
+def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock) -> Runtime:
+    gateway = build_gateway(settings)
+    deliveries = Deliveries(gateway, store, policy, clock)
+    outbox = OutboxDispatcher(store, clock, deliveries.handlers(), tick=settings.ESCALATOR_TICK)
+    return Runtime(policy=policy, store=store, clock=clock, gateway=gateway, outbox=outbox)
+
+
+def build_bolt_app(settings: Settings, runtime: Runtime) -> App:
+    """The Bolt app, with our listeners. Constructing it calls auth.test through SLACK_API_URL."""
+    app = App(
+        client=runtime.gateway.client,
+        signing_secret=settings.SLACK_SIGNING_SECRET,
+        # Listeners ack first, then keep working on this pool while Slack already has its answer.
+        listener_executor=ThreadPoolExecutor(max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"),
+        logger=logging.getLogger("escalator.bolt"),
+    )
+    register_listeners(app, runtime)
+    return app

@@ -1,0 +1,78 @@
+"""The one door to Slack's Web API: every call the app makes goes through `SlackGateway.call`.
+
+It sorts failures into the three kinds callers act on: try again later (rate limit, 5xx, timeout),
+refused for good (Slack's error code), or fine.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+# Slack error codes that mean "not now" rather than "never".
+_TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+
+
+class SlackCallFailed(Exception):
+    """A Web API call that did not succeed.
+
+    `transient` failures may succeed later (after `retry_after` seconds when Slack said so);
+    the others carry Slack's error code (`channel_not_found`, `invalid_auth`, …) in `error`.
+    """
+
+    def __init__(self, method: str, error: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Call `method` (such as `chat.postMessage`) and return Slack's answer, or raise SlackCallFailed."""
+        try:
+            response = self.client.api_call(method, json=params)
+        except SlackApiError as exc:
+            raise _classify(method, exc) from None
+        except (OSError, TimeoutError) as exc:  # connection refused, reset, DNS, socket timeout
+            log.warning("Slack %s could not be reached: %s", method, type(exc).__name__)
+            raise SlackCallFailed(method, "connection_error", transient=True) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def _classify(method: str, exc: SlackApiError) -> SlackCallFailed:
+    response = exc.response
+    status = response.status_code
+    data = response.data if isinstance(response.data, dict) else {}
+    error = str(data.get("error") or f"http_{status}")
+    if status == 429:
+        retry_after = _retry_after(response.headers)
+        log.warning("Slack rate-limited %s; retry after %ss", method, retry_after)
+        return SlackCallFailed(method, "ratelimited", transient=True, retry_after=retry_after)
+    if status >= 500 or error in _TRANSIENT_ERRORS:
+        log.warning("Slack %s failed for now: %s (HTTP %s)", method, error, status)
+        return SlackCallFailed(method, error, transient=True)
+    log.warning("Slack refused %s: %s", method, error)
+    return SlackCallFailed(method, error, transient=False)
+
+
+def _retry_after(headers: dict[str, Any]) -> float:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(float(raw), 0.0)
+            except (TypeError, ValueError):
+                break
+    return 1.0

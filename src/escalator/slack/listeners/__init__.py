@@ -1,0 +1,13 @@
+"""Bolt listeners, one module per Slack surface. Each acks first, then works; none holds business rules."""
+
+from slack_bolt import App
+
+from escalator.slack.listeners import commands, events, shortcuts, views
+from escalator.slack.runtime import Runtime
+
+
+def register_listeners(app: App, runtime: Runtime) -> None:
+    commands.register(app, runtime)
+    shortcuts.register(app, runtime)
+    views.register(app, runtime)
+    events.register(app, runtime)

@@ -1,0 +1,33 @@
+"""`/escalate [free text]`: opens the handoff form, pre-filled from the text."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App, Respond
+
+from escalator.domain.escalation import Origin
+from escalator.slack.ids import SLASH_COMMAND
+from escalator.slack.listeners.handoff_form import open_handoff_form
+from escalator.slack.payloads import FormOrigin, SlashCommand, describe
+from escalator.slack.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, runtime: Runtime) -> None:
+    def escalate(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        try:
+            command = SlashCommand.model_validate(body)
+        except ValidationError as exc:
+            log.warning("malformed slash command payload: %s", describe(exc))
+            return
+        origin = FormOrigin(origin=Origin.command, channel_id=command.channel_id)
+        problem = open_handoff_form(runtime, command.trigger_id, command.text, origin)
+        if problem:
+            respond(text=problem, response_type="ephemeral")
+
+    app.command(SLASH_COMMAND)(escalate)

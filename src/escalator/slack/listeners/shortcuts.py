@@ -1,0 +1,35 @@
+"""The "Escalate this message" message shortcut: the handoff form, pre-filled from the message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App
+
+from escalator.domain.escalation import Origin
+from escalator.slack.ids import CallbackId
+from escalator.slack.listeners.handoff_form import open_handoff_form
+from escalator.slack.payloads import FormOrigin, MessageShortcut, describe
+from escalator.slack.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, runtime: Runtime) -> None:
+    def escalate_message(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        try:
+            shortcut = MessageShortcut.model_validate(body)
+        except ValidationError as exc:
+            log.warning("malformed message shortcut payload: %s", describe(exc))
+            return
+        origin = FormOrigin(
+            origin=Origin.shortcut, channel_id=shortcut.channel.id, message_ts=shortcut.message.ts
+        )
+        problem = open_handoff_form(runtime, shortcut.trigger_id, shortcut.message.text, origin)
+        if problem:
+            log.warning("message shortcut from %s could not open the form", shortcut.user.id)
+
+    app.shortcut(CallbackId.escalate_message.value)(escalate_message)

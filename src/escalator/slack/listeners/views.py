@@ -1,0 +1,56 @@
+"""The handoff form's submission: check it, store it, then deliver the card after the ack."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App
+from sqlalchemy.exc import SQLAlchemyError
+
+from escalator.domain.handoff import HandoffField, check_handoff
+from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
+from escalator.slack.ids import CallbackId
+from escalator.slack.payloads import FormOrigin, ViewSubmission, describe
+from escalator.slack.render import render_saved_view
+from escalator.slack.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SAVE_FAILED = "I couldn't save this just now. Nothing is lost: press Escalate again in a moment."
+
+
+def register(app: App, runtime: Runtime) -> None:
+    def submit_handoff(ack: Ack, body: dict[str, Any]) -> None:
+        try:
+            submission = ViewSubmission.model_validate(body)
+        except ValidationError as exc:
+            log.warning("malformed view submission: %s", describe(exc))
+            ack(response_action="errors", errors={HandoffField.summary.value: SAVE_FAILED})
+            return
+        handoff, problems = check_handoff(submission.handoff_form(), runtime.policy, runtime.clock.now())
+        if handoff is None:
+            ack(response_action="errors", errors={field.value: text for field, text in problems.items()})
+            return
+        origin = FormOrigin.load(submission.view.private_metadata)
+        command = RaiseEscalation(
+            handoff=handoff,
+            agent_user_id=submission.user.id,
+            team_id=submission.team.id if submission.team else None,
+            origin=origin.origin,
+            idempotency_key=f"view:{submission.view.id}",
+            source_channel_id=origin.channel_id,
+            source_message_ts=origin.message_ts,
+        )
+        # Stored before the ack, so the agent only sees "saved" for a case that is.
+        try:
+            raised = raise_escalation(runtime.store, runtime.policy, runtime.clock, command)
+        except SQLAlchemyError:
+            log.exception("could not store an escalation")
+            ack(response_action="errors", errors={HandoffField.summary.value: SAVE_FAILED})
+            return
+        ack(response_action="update", view=render_saved_view(raised.escalation, runtime.policy))
+        runtime.outbox.deliver(raised.outbox_ids)
+
+    app.view_submission(CallbackId.escalate_form.value)(submit_handoff)

@@ -1,0 +1,113 @@
+"""Delivering the outbox: messages that must reach Slack, tried until Slack takes them.
+
+A service writes a message in the same transaction as the change it reports. After commit the
+listener hands its id here; a background thread in every worker also sweeps what is due, so a
+message survives rate limits, Slack outages and restarts. A lease taken with a conditional UPDATE
+makes each attempt belong to one worker only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+
+from escalator.clock import Clock
+from escalator.slack.gateway import SlackCallFailed
+from escalator.store.database import Store, Transaction
+from escalator.store.repositories import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+# What a delivered message changes in the database, run in the transaction that marks it delivered.
+# It returns the ids of the messages it queued next.
+FollowUp = Callable[[Transaction], list[int]]
+Handler = Callable[[OutboxMessage], FollowUp | None]
+
+LEASE = timedelta(seconds=60)  # well above the gateway's timeout: a live attempt never loses its lease
+MAX_BACKOFF = timedelta(minutes=5)
+BATCH = 50
+
+
+class OutboxDispatcher:
+    def __init__(self, store: Store, clock: Clock, handlers: Mapping[str, Handler], tick: float = 2.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._handlers = dict(handlers)
+        self._tick = tick
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def deliver(self, message_ids: Iterable[int]) -> None:
+        """Deliver these messages now, and whatever they queue next."""
+        pending = list(message_ids)
+        while pending:
+            pending.extend(self._deliver_one(pending.pop(0)))
+
+    def deliver_due(self) -> int:
+        """One pass over every message that is due; returns how many were attempted."""
+        with self._store.transaction() as tx:
+            due = tx.outbox.due_ids(self._clock.now(), BATCH)
+        self.deliver(due)
+        return len(due)
+
+    def _deliver_one(self, message_id: int) -> list[int]:
+        with self._store.transaction() as tx:
+            message = tx.outbox.claim(message_id, self._clock.now(), LEASE)
+        if message is None:
+            return []  # delivered, or another worker holds it
+        handler = self._handlers.get(message.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for outbox message kind {message.kind!r}")
+            follow_up = handler(message)
+        except SlackCallFailed as exc:
+            if exc.transient:
+                self._retry_later(message, exc.error, exc.retry_after)
+            else:
+                log.error("gave up on outbox message %s (%s): Slack answered %s", message.id, message.kind,
+                          exc.error)
+                with self._store.transaction() as tx:
+                    tx.outbox.give_up(message.id, exc.error)
+            return []
+        except Exception as exc:  # a bug or the database: keep the message, try again later
+            log.exception("outbox message %s (%s) failed", message.id, message.kind)
+            self._retry_later(message, type(exc).__name__, None)
+            return []
+        with self._store.transaction() as tx:
+            queued = follow_up(tx) if follow_up else []
+            tx.outbox.mark_delivered(message.id, self._clock.now())
+        return queued
+
+    def _retry_later(self, message: OutboxMessage, error: str, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = timedelta(seconds=retry_after)
+        else:
+            delay = min(timedelta(seconds=2 ** min(message.attempts, 12)), MAX_BACKOFF)
+        log.warning("outbox message %s (%s) will be retried in %s: %s", message.id, message.kind, delay, error)
+        with self._store.transaction() as tx:
+            tx.outbox.retry_at(message.id, self._clock.now() + delay, error)
+
+    # The background sweep, one per worker process.
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.deliver_due()
+            except Exception:  # the database is down: say so, and keep sweeping
+                log.exception("outbox sweep failed")
+            self._wake.wait(self._tick)
+            self._wake.clear()

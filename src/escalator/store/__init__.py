@@ -1,0 +1,1 @@
+"""The database: tables, repositories and migrations. The only package that speaks SQL."""

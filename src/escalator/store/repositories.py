@@ -1,0 +1,119 @@
+"""Repositories: the queries each use case needs, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from escalator.domain.escalation import Escalation
+from escalator.store.tables import outbox
+
+
+class EscalationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, escalation: Escalation) -> Escalation:
+        self._session.add(escalation)
+        self._session.flush()  # assigns the id people will say aloud
+        return escalation
+
+    def get(self, escalation_id: int) -> Escalation | None:
+        return self._session.get(Escalation, escalation_id)
+
+    def by_idempotency_key(self, key: str) -> Escalation | None:
+        return self._session.scalars(select(Escalation).where(Escalation.idempotency_key == key)).first()
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    kind: str
+    escalation_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self, kind: str, due_at: datetime, escalation_id: int | None = None, payload: dict[str, Any] | None = None
+    ) -> int:
+        result = self._session.execute(
+            outbox.insert()
+            .values(
+                kind=kind,
+                escalation_id=escalation_id,
+                payload=payload or {},
+                status="pending",
+                created_at=due_at,
+                due_at=due_at,
+                attempts=0,
+            )
+            .returning(outbox.c.id)
+        )
+        return int(result.scalar_one())
+
+    def due_ids(self, now: datetime, limit: int) -> list[int]:
+        rows = self._session.execute(
+            select(outbox.c.id)
+            .where(outbox.c.status == "pending", outbox.c.due_at <= now)
+            .where((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now))
+            .order_by(outbox.c.due_at, outbox.c.id)
+            .limit(limit)
+        )
+        return [row.id for row in rows]
+
+    def claim(self, message_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
+        """Take a due message for `lease`; None when another process holds it or it is done.
+
+        A conditional UPDATE is atomic on SQLite and PostgreSQL alike, so of two workers claiming
+        the same message exactly one sees its row change.
+        """
+        claimed = self._session.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == message_id,
+                outbox.c.status == "pending",
+                outbox.c.due_at <= now,
+                (outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now),
+            )
+            .values(lease_until=now + lease, attempts=outbox.c.attempts + 1)
+        )
+        if claimed.rowcount != 1:
+            return None
+        row = self._session.execute(select(outbox).where(outbox.c.id == message_id)).one()
+        return OutboxMessage(row.id, row.kind, row.escalation_id, dict(row.payload), row.attempts)
+
+    def mark_delivered(self, message_id: int, now: datetime) -> None:
+        self._session.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id)
+            .values(status="delivered", delivered_at=now, lease_until=None, last_error=None)
+        )
+
+    def retry_at(self, message_id: int, due_at: datetime, error: str) -> None:
+        self._session.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id)
+            .values(due_at=due_at, lease_until=None, last_error=error[:255])
+        )
+
+    def give_up(self, message_id: int, error: str) -> None:
+        self._session.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id)
+            .values(status="failed", lease_until=None, last_error=error[:255])
+        )
+
+    def count_pending(self) -> int:
+        return int(
+            self._session.scalar(select(func.count()).select_from(outbox).where(outbox.c.status == "pending"))
+            or 0
+        )

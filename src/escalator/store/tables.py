@@ -1,0 +1,94 @@
+"""The schema, and the mapping of the domain's plain classes onto it.
+
+Migrations in migrations/versions/ create these tables; this module only describes them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import registry
+
+from escalator.domain.escalation import Escalation, EscalationType, Origin, State
+from escalator.policy import Priority
+from escalator.store.types import DecimalText, UtcDateTime, enum_column_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("team_id", String(32)),
+    Column("agent_user_id", String(32), nullable=False),
+    Column("origin", enum_column_type(Origin), nullable=False),
+    # One escalation per submitted form, however often Slack or a double click delivers it.
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("source_channel_id", String(32)),
+    Column("source_message_ts", String(32)),
+    Column("customer_name", String(150), nullable=False),
+    Column("account_number", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("steps_taken", Text, nullable=False),
+    Column("desired_outcome", Text, nullable=False),
+    Column("customer_tone", Text, nullable=False),
+    Column("deadline", Text),
+    Column("deadline_at", UtcDateTime),
+    Column("customer_consent", Boolean, nullable=False),
+    Column("refund_amount", DecimalText),
+    Column("path_key", String(50), nullable=False),
+    Column("escalation_type", enum_column_type(EscalationType), nullable=False),
+    Column("priority", enum_column_type(Priority, length=2), nullable=False),
+    Column("trigger_words", JSON, nullable=False),
+    Column("state", enum_column_type(State), nullable=False),
+    Column("routed_channel_id", String(32), nullable=False),
+    Column("after_hours", Boolean, nullable=False),
+    Column("acknowledge_by", UtcDateTime, nullable=False),
+    Column("first_update_by", UtcDateTime, nullable=False),
+    Column("resolve_by", UtcDateTime, nullable=False),
+    Column("card_channel_id", String(32)),
+    Column("card_ts", String(32)),
+    Column("delivery_problem", String(64)),
+    Index(None, "state", "raised_at"),
+    Index(None, "card_channel_id", "card_ts"),
+)
+
+# Messages to Slack that must arrive: written in the same transaction as the change they report,
+# delivered after commit, retried until Slack takes them (see escalator.slack.outbox).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", Integer, ForeignKey("escalations.id", ondelete="CASCADE")),
+    Column("kind", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(255)),
+    Column("delivered_at", UtcDateTime),
+    Index(None, "status", "due_at"),
+)
+
+mapper_registry = registry(metadata=metadata)
+mapper_registry.map_imperatively(Escalation, escalations)

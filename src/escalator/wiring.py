@@ -1,0 +1,70 @@
+"""Assembling one worker: store → gateway and outbox → Bolt app → WSGI app.
+
+app.py runs this in every worker process; the tests run the very same assembly in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from slack_bolt import App
+
+from escalator.clock import Clock, SystemClock
+from escalator.errors import ConfigurationError
+from escalator.policy import Policy, load_policy
+from escalator.settings import Settings, load_settings
+from escalator.slack.bolt_app import build_bolt_app, build_runtime
+from escalator.slack.runtime import Runtime
+from escalator.store.database import Store
+from escalator.web import EscalatorWeb
+
+
+def load_configuration() -> tuple[Settings, Policy]:
+    """Settings and policy, or exit with status 2 and one clear message (no traceback)."""
+    try:
+        settings = load_settings()
+        return settings, load_policy(settings.ESCALATOR_POLICY)
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
+
+
+def exit_with_configuration_error(exc: ConfigurationError) -> NoReturn:
+    print(f"escalator: configuration problem:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr)
+    sys.exit(2)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s", stream=sys.stderr
+    )
+    # slack_sdk logs request bodies at DEBUG; keep it quieter than our own lines.
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)
+
+
+class Worker:
+    """Everything one worker process runs: the web app, and the outbox sweep beside it."""
+
+    def __init__(self, bolt: App, web: EscalatorWeb, runtime: Runtime) -> None:
+        self.bolt = bolt
+        self.web = web
+        self.runtime = runtime
+
+    def close(self) -> None:
+        self.runtime.outbox.stop()
+        self.runtime.store.dispose()
+
+
+def build_worker(settings: Settings, policy: Policy, clock: Clock | None = None, *, sweep: bool = True) -> Worker:
+    store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
+    runtime = build_runtime(settings, policy, store, clock or SystemClock())
+    bolt = build_bolt_app(settings, runtime)
+    if sweep:
+        runtime.outbox.start()
+    return Worker(bolt, EscalatorWeb(bolt, store), runtime)
+
+
+def worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:
+    return lambda: build_worker(settings, policy)

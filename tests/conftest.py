@@ -1,0 +1,208 @@
+"""Fixtures: a database per test (SQLite always, PostgreSQL when TEST_DATABASE_URL is set), a Web API
+stand-in, a movable clock, and the app served in-process exactly as a worker builds it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from escalator.policy import Policy, parse_policy  # noqa: E402
+from escalator.settings import Settings  # noqa: E402
+from escalator.store.database import Store  # noqa: E402
+from escalator.wiring import Worker, build_worker  # noqa: E402
+from slack_api_stub import SlackApiStub  # noqa: E402
+from slack_requests import SlackSender  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+# The policy from the issue, verbatim in shape: two paths, business hours in London.
+POLICY_YAML = """
+timezone: Europe/London
+business_hours:
+  days: [mon, tue, wed, thu, fri]
+  start: "09:00"
+  end: "17:30"
+priorities:
+  P1: {acknowledge: 5m, first_update: 30m, resolve: 4h}
+  P2: {acknowledge: 15m, first_update: 2h, resolve: 1d}
+  P3: {acknowledge: 1h, first_update: 4h, resolve: 3d}
+  P4: {acknowledge: 4h, first_update: 1d, resolve: 7d}
+paths:
+  billing:
+    label: Billing
+    channel: C0123BILL
+    after_hours_channel: C0456OOH
+    specialists: [U0ALEX, U0SAM]
+    keywords: [refund, invoice, charge, chargeback]
+  technical:
+    label: Technical support
+    channel: C0123TECH
+    specialists: [U0TECH]
+    keywords: [bug, error, crash, login]
+supervisors:
+  channel: C0123SUP
+  users: [U0SUPER]
+authority:
+  agent: 50
+  supervisor: 500
+triggers:
+  hierarchical: [supervisor, manager, "someone in charge"]
+  priority: [chargeback, lawyer, regulator, cancel]
+  incident: [outage, "everyone", breach, security]
+reactions:
+  claim: eyes
+  resolve: white_check_mark
+close_the_loop:
+  remind_after: 1h
+  repeat_every: 4h
+  max_reminders: 3
+digest:
+  channel: C0123SUP
+  at: "09:00"
+"""
+
+# Wednesday 25 November 2026, 10:00 in London (UTC in winter): inside business hours.
+WEDNESDAY_MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = WEDNESDAY_MORNING) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, **delta: float) -> None:
+        with self._lock:
+            self._now += timedelta(**delta)
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return parse_policy(POLICY_YAML)
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'escalator.db'}"
+        return
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    yield from _postgres_schema_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    yield from _postgres_schema_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def slack_api() -> Iterator[SlackApiStub]:
+    stub = SlackApiStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(database_url: str, slack_api: SlackApiStub, **extra: object) -> Settings:
+    return Settings(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        DATABASE_URL=database_url,
+        SLACK_API_URL=slack_api.url,
+        _env_file=None,  # type: ignore[call-arg]
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class RunningApp:
+    """The app as one worker builds it, served over real HTTP on 127.0.0.1."""
+
+    def __init__(self, worker: Worker, slack: SlackSender, clock: FakeClock) -> None:
+        self.worker = worker
+        self.slack = slack
+        self.clock = clock
+        self.store = worker.runtime.store
+
+    def deliver_due(self) -> int:
+        """Run the outbox sweep once, as the background thread would on its next tick."""
+        return self.worker.runtime.outbox.deliver_due()
+
+
+@pytest.fixture
+def running_app(store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock,
+                policy: Policy) -> Iterator[RunningApp]:
+    settings = make_settings(database_url, slack_api)
+    worker = build_worker(settings, policy, clock, sweep=False)
+    server = make_server("127.0.0.1", 0, worker.web, server_class=_ThreadingWSGIServer,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sender = SlackSender(f"http://127.0.0.1:{server.server_port}", SIGNING_SECRET, slack_api.response_url)
+    yield RunningApp(worker, sender, clock)
+    server.shutdown()
+    server.server_close()
+    worker.close()

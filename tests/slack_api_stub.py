@@ -1,0 +1,146 @@
+"""A local stand-in for Slack's Web API: records every call, answers like Slack, and can be told
+to answer rate limits, server errors, Slack error codes, or to hang."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+BOT_USER_ID = "U0BOT"
+TEAM_ID = "T0TEAM"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def text_everywhere(self) -> str:
+        """Every string the call carries (text, blocks, view), for assertions on what people see."""
+        return json.dumps(self.params, ensure_ascii=False)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    @classmethod
+    def error(cls, code: str) -> Reply:
+        return cls(body={"ok": False, "error": code})
+
+    @classmethod
+    def rate_limited(cls, retry_after: int) -> Reply:
+        return cls(status=429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(retry_after)})
+
+    @classmethod
+    def server_error(cls) -> Reply:
+        return cls(status=503, body=None)
+
+
+class SlackApiStub:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._changed = threading.Condition()
+        self._ts = itertools.count(1)
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                stub._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/api/"
+
+    @property
+    def response_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/response"
+
+    def start(self) -> SlackApiStub:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, method: str, *replies: Reply) -> None:
+        """The next calls to `method` get these replies, in order; later ones get the default."""
+        self._scripts[method].extend(replies)
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._changed:
+            return [call for call in self.calls if call.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """Wait until `method` has been called `count` times; an event, not a fixed sleep."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len([c for c in self.calls if c.method == method]) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [c.method for c in self.calls]
+                    raise AssertionError(f"expected {count} call(s) to {method}; calls so far: {seen}")
+                self._changed.wait(remaining)
+            return [c for c in self.calls if c.method == method]
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length).decode()
+        if request.headers.get("Content-Type", "").startswith("application/json"):
+            params = json.loads(raw or "{}")
+        else:
+            params = {k: v[0] for k, v in parse_qs(raw).items()}
+        method = request.path.removeprefix("/api/") if request.path.startswith("/api/") else "response_url"
+        with self._changed:
+            self.calls.append(Call(method, params, dict(request.headers)))
+            self._changed.notify_all()
+            reply = self._scripts[method].popleft() if self._scripts[method] else None
+        reply = reply or Reply(body=self._default(method, params))
+        if reply.delay:
+            time.sleep(reply.delay)
+        body = json.dumps(reply.body).encode() if reply.body is not None else b"<html>Service Unavailable</html>"
+        try:
+            request.send_response(reply.status)
+            request.send_header("Content-Type", "application/json" if reply.body is not None else "text/html")
+            for name, value in reply.headers.items():
+                request.send_header(name, value)
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (a "hang" reply)
+
+    def _default(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "escalator",
+                    "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": "B0BOT"}
+        if method == "chat.postMessage":
+            channel = str(params.get("channel", ""))
+            # Posting to a user ID lands in the app's DM with them, a D… channel.
+            posted = "D" + channel[1:] if channel.startswith(("U", "W")) else channel
+            ts = f"1764000000.{next(self._ts):06d}"
+            return {"ok": True, "channel": posted, "ts": ts, "message": {"ts": ts, "text": params.get("text")}}
+        if method in ("views.open", "views.update", "views.publish"):
+            return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
+        return {"ok": True}
