@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,16 +15,18 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from escalator.policy import Policy, parse_policy  # noqa: E402
-from escalator.settings import Settings  # noqa: E402
-from escalator.store.database import Store  # noqa: E402
-from escalator.wiring import Worker, build_worker  # noqa: E402
-from slack_api_stub import SlackApiStub  # noqa: E402
-from slack_requests import SlackSender  # noqa: E402
+from slack_api_stub import SlackApiStub
+from slack_requests import SlackSender
+
+from escalator.policy import Policy, parse_policy
+from escalator.settings import Settings
+from escalator.store.database import Store
+from escalator.store.tables import outbox
+from escalator.wiring import Worker, build_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret"
@@ -187,18 +190,37 @@ class RunningApp:
         self.clock = clock
         self.store = worker.runtime.store
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until no outbox message is being delivered (the listeners finish after their ack)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.store.transaction() as tx:
+                busy = tx.session.scalar(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.status == "pending", outbox.c.lease_until.is_not(None))
+                )
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("outbox deliveries still in flight")
+            time.sleep(0.01)
+
     def deliver_due(self) -> int:
         """Run the outbox sweep once, as the background thread would on its next tick."""
         return self.worker.runtime.outbox.deliver_due()
 
 
 @pytest.fixture
-def running_app(store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock,
-                policy: Policy) -> Iterator[RunningApp]:
-    settings = make_settings(database_url, slack_api)
+def running_app(
+    store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
+) -> Iterator[RunningApp]:
+    # A short Web API timeout so "Slack hangs" tests take a second, not ten.
+    settings = make_settings(database_url, slack_api, SLACK_API_TIMEOUT=1.0)
     worker = build_worker(settings, policy, clock, sweep=False)
-    server = make_server("127.0.0.1", 0, worker.web, server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, worker.web, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     sender = SlackSender(f"http://127.0.0.1:{server.server_port}", SIGNING_SECRET, slack_api.response_url)

@@ -42,7 +42,9 @@ class Reply:
 
     @classmethod
     def rate_limited(cls, retry_after: int) -> Reply:
-        return cls(status=429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(retry_after)})
+        return cls(
+            status=429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(retry_after)}
+        )
 
     @classmethod
     def server_error(cls) -> Reply:
@@ -119,7 +121,9 @@ class SlackApiStub:
         reply = reply or Reply(body=self._default(method, params))
         if reply.delay:
             time.sleep(reply.delay)
-        body = json.dumps(reply.body).encode() if reply.body is not None else b"<html>Service Unavailable</html>"
+        body = (
+            json.dumps(reply.body).encode() if reply.body is not None else b"<html>Service Unavailable</html>"
+        )
         try:
             request.send_response(reply.status)
             request.send_header("Content-Type", "application/json" if reply.body is not None else "text/html")
@@ -133,14 +137,26 @@ class SlackApiStub:
 
     def _default(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "escalator",
-                    "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": "B0BOT"}
+            return {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "Example",
+                "user": "escalator",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": "B0BOT",
+            }
         if method == "chat.postMessage":
             channel = str(params.get("channel", ""))
             # Posting to a user ID lands in the app's DM with them, a D… channel.
             posted = "D" + channel[1:] if channel.startswith(("U", "W")) else channel
             ts = f"1764000000.{next(self._ts):06d}"
-            return {"ok": True, "channel": posted, "ts": ts, "message": {"ts": ts, "text": params.get("text")}}
+            return {
+                "ok": True,
+                "channel": posted,
+                "ts": ts,
+                "message": {"ts": ts, "text": params.get("text")},
+            }
         if method in ("views.open", "views.update", "views.publish"):
             return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
         return {"ok": True}

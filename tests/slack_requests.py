@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-
 from slack_api_stub import TEAM_ID
 
 AGENT = "U0AGENT"
@@ -29,8 +28,15 @@ class SlackSender:
         self.secret = signing_secret
         self.response_url = response_url
 
-    def post(self, body: str, content_type: str, *, timestamp: int | None = None,
-             signature: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
         stamp = str(timestamp if timestamp is not None else int(time.time()))
         all_headers = {
             "Content-Type": content_type,
@@ -40,7 +46,9 @@ class SlackSender:
         }
         return requests.post(self.events_url, data=body.encode(), headers=all_headers, timeout=10)
 
-    def command(self, text: str = "", user_id: str = AGENT, channel_id: str = "C0AGENTS") -> requests.Response:
+    def command(
+        self, text: str = "", user_id: str = AGENT, channel_id: str = "C0AGENTS"
+    ) -> requests.Response:
         n = next(_ids)
         form = {
             "token": "legacy-verification-token",
@@ -62,31 +70,47 @@ class SlackSender:
     def interaction(self, payload: dict[str, Any]) -> requests.Response:
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
-    def message_shortcut(self, text: str, user_id: str = AGENT, channel_id: str = "C0AGENTS") -> requests.Response:
+    def message_shortcut(
+        self, text: str, user_id: str = AGENT, channel_id: str = "C0AGENTS"
+    ) -> requests.Response:
         n = next(_ids)
-        return self.interaction({
-            "type": "message_action",
-            "token": "legacy-verification-token",
-            "action_ts": "1764000000.000001",
-            "team": {"id": TEAM_ID, "domain": "example"},
-            "user": {"id": user_id, "name": "agent", "team_id": TEAM_ID},
-            "channel": {"id": channel_id, "name": "agents"},
-            "is_enterprise_install": False,
-            "callback_id": "escalate_message",
-            "trigger_id": f"{n}.5678.trigger",
-            "response_url": f"{self.response_url}/{n}",
-            "message_ts": "1764000000.000100",
-            "message": {"type": "message", "user": "U0CUST", "ts": "1764000000.000100", "text": text},
-        })
+        return self.interaction(
+            {
+                "type": "message_action",
+                "token": "legacy-verification-token",
+                "action_ts": "1764000000.000001",
+                "team": {"id": TEAM_ID, "domain": "example"},
+                "user": {"id": user_id, "name": "agent", "team_id": TEAM_ID},
+                "channel": {"id": channel_id, "name": "agents"},
+                "is_enterprise_install": False,
+                "callback_id": "escalate_message",
+                "trigger_id": f"{n}.5678.trigger",
+                "response_url": f"{self.response_url}/{n}",
+                "message_ts": "1764000000.000100",
+                "message": {"type": "message", "user": "U0CUST", "ts": "1764000000.000100", "text": text},
+            }
+        )
 
-    def submit(self, values: dict[str, dict[str, Any]], *, view_id: str | None = None,
-               private_metadata: str = '{"origin":"command","channel_id":"C0AGENTS"}',
-               user_id: str = AGENT) -> requests.Response:
-        return self.interaction(view_submission(values, view_id=view_id or f"V{next(_ids):08d}",
-                                                private_metadata=private_metadata, user_id=user_id))
+    def submit(
+        self,
+        values: dict[str, dict[str, Any]],
+        *,
+        view_id: str | None = None,
+        private_metadata: str = '{"origin":"command","channel_id":"C0AGENTS"}',
+        user_id: str = AGENT,
+    ) -> requests.Response:
+        return self.interaction(
+            view_submission(
+                values,
+                view_id=view_id or f"V{next(_ids):08d}",
+                private_metadata=private_metadata,
+                user_id=user_id,
+            )
+        )
 
-    def event(self, event: dict[str, Any], *, event_id: str | None = None,
-              headers: dict[str, str] | None = None) -> requests.Response:
+    def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
         envelope = {
             "token": "legacy-verification-token",
             "team_id": TEAM_ID,
@@ -95,13 +119,15 @@ class SlackSender:
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(_ids):08d}",
             "event_time": int(time.time()),
+            "authed_users": ["U0BOT"],
             "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT", "is_bot": True}],
         }
         return self.post(json.dumps(envelope), "application/json", headers=headers)
 
 
-def view_submission(values: dict[str, dict[str, Any]], *, view_id: str, private_metadata: str,
-                    user_id: str) -> dict[str, Any]:
+def view_submission(
+    values: dict[str, dict[str, Any]], *, view_id: str, private_metadata: str, user_id: str
+) -> dict[str, Any]:
     """A view_submission payload as Slack sends it: state.values[block_id][action_id] = element state."""
     return {
         "type": "view_submission",
@@ -131,8 +157,10 @@ def text(value: str) -> dict[str, Any]:
 
 
 def select(value: str | None, kind: str = "static_select") -> dict[str, Any]:
-    return {"type": kind, "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}}
-            if value else None}
+    return {
+        "type": kind,
+        "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}} if value else None,
+    }
 
 
 def handoff_values(**overrides: Any) -> dict[str, dict[str, Any]]:
@@ -150,8 +178,10 @@ def handoff_values(**overrides: Any) -> dict[str, dict[str, Any]]:
         "escalation_type": select("functional", "radio_buttons"),
         "priority": select("P2"),
         "refund_amount": {"type": "number_input", "value": None},
-        "customer_consent": {"type": "checkboxes", "selected_options": [
-            {"value": "yes", "text": {"type": "plain_text", "text": "agreed"}}]},
+        "customer_consent": {
+            "type": "checkboxes",
+            "selected_options": [{"value": "yes", "text": {"type": "plain_text", "text": "agreed"}}],
+        },
     }
     values.update(overrides)
     return values

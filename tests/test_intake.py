@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+from conftest import RunningApp
+from slack_api_stub import SlackApiStub
+from slack_requests import AGENT, handoff_values, text
+from slack_requests import select as option
 from sqlalchemy import select
 
-from conftest import RunningApp
 from escalator.domain.escalation import Escalation, EscalationType, State
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import AGENT, handoff_values, select as option, text
 
 
 def _stored(app: RunningApp) -> list[Escalation]:
@@ -31,12 +32,24 @@ def test_slash_command_acks_and_opens_the_prefilled_form(running_app: RunningApp
     assert call.params["trigger_id"].endswith(".trigger")
     assert view["callback_id"] == "escalate_form"
     blocks = {block.get("block_id"): block for block in view["blocks"]}
-    assert blocks["summary"]["element"]["initial_value"] == "Customer disputes an invoice and threatens a chargeback"
+    assert (
+        blocks["summary"]["element"]["initial_value"]
+        == "Customer disputes an invoice and threatens a chargeback"
+    )
     assert blocks["path"]["element"]["initial_option"]["value"] == "billing"
     assert blocks["escalation_type"]["element"]["initial_option"]["value"] == "priority"
     assert blocks["priority"]["element"]["initial_option"]["value"] == "P2"
-    for field in ("customer_name", "account_number", "steps_taken", "desired_outcome", "customer_tone",
-                  "deadline", "deadline_at", "refund_amount", "customer_consent"):
+    for field in (
+        "customer_name",
+        "account_number",
+        "steps_taken",
+        "desired_outcome",
+        "customer_tone",
+        "deadline",
+        "deadline_at",
+        "refund_amount",
+        "customer_consent",
+    ):
         assert field in blocks
     assert [o["value"] for o in blocks["path"]["element"]["options"]] == ["billing", "technical"]
 
@@ -71,9 +84,20 @@ def test_submission_stores_then_posts_the_card_then_tells_the_agent(
     card, note = slack_api.wait_for("chat.postMessage", 2)
     assert card.params["channel"] == "C0123BILL"
     shown = _blocks_text(card)
-    for expected in ("ESC-1", "Jane Doe", "12345", "invoice #789", "Two charges confirmed",
-                     "Immediate reversal", "Frustrated but polite", "Bill due tomorrow", "<@U0AGENT>",
-                     "acknowledge within 15 min", "<@U0ALEX>", "<@U0SAM>"):
+    for expected in (
+        "ESC-1",
+        "Jane Doe",
+        "12345",
+        "invoice #789",
+        "Two charges confirmed",
+        "Immediate reversal",
+        "Frustrated but polite",
+        "Bill due tomorrow",
+        "<@U0AGENT>",
+        "acknowledge within 15 min",
+        "<@U0ALEX>",
+        "<@U0SAM>",
+    ):
         assert expected in shown, expected
     assert note.params["channel"] == AGENT
     told = _blocks_text(note)

@@ -6,7 +6,7 @@ The YAML format is a public contract (see README and policy.example.yml): keys m
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -54,7 +54,7 @@ def _parse_clock_time(value: Any) -> time:
         # YAML 1.1 reads an unquoted 09:00 as the sexagesimal number 540.
         value = f"{value // 60:02d}:{value % 60:02d}"
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
-        raise ValueError("a time of day is written HH:MM, in quotes, such as \"09:00\"")
+        raise ValueError('a time of day is written HH:MM, in quotes, such as "09:00"')
     hours, minutes = (int(p) for p in value.strip().split(":"))
     if hours > 23 or minutes > 59:
         raise ValueError(f"{value!r} is not a time of day")
@@ -105,6 +105,11 @@ class BusinessHours(_Section):
     days: list[Weekday] = Field(min_length=1)
     start: ClockTime
     end: ClockTime
+
+    @property
+    def length(self) -> timedelta:
+        """How long one working day is open."""
+        return datetime.combine(date.min, self.end) - datetime.combine(date.min, self.start)
 
     @model_validator(mode="after")
     def _start_before_end(self) -> BusinessHours:
@@ -233,13 +238,14 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise ConfigurationError(
-            "\n".join(f"{source}: {line}" for line in describe_errors(exc))
-        ) from None
+        raise ConfigurationError("\n".join(f"{source}: {line}" for line in describe_errors(exc))) from None
 
 
 def describe_errors(exc: ValidationError) -> list[str]:
-    """One line per problem, each starting with the dotted key path: `paths.billing.channel: field required`."""
+    """One line per problem, each starting with its dotted key path.
+
+    For example `paths.billing.channel: field required`.
+    """
     lines = []
     for error in exc.errors():
         # pydantic adds the validator's name to the location of errors raised inside union or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,25 +15,42 @@ _HINTS = {
     "SLACK_BOT_TOKEN": "set it to the Bot User OAuth Token (xoxb-…) from your Slack app's "
     "OAuth & Permissions page",
     "SLACK_SIGNING_SECRET": "set it to the Signing Secret from your Slack app's Basic Information page",
-    "SLACK_APP_TOKEN": "set it to an app-level token (xapp-…) with connections:write, or unset it for HTTP mode",
+    "SLACK_APP_TOKEN": "set it to an app-level token (xapp-…) with connections:write, "
+    "or unset it for HTTP mode",
     "DATABASE_URL": "use sqlite:///escalator.db or postgresql+psycopg://user:password@host/dbname",
     "PORT": "use a TCP port number such as 3000",
     "SLACK_API_URL": "use https://slack.com/api/ or the base URL of your proxy",
     "ESCALATOR_WORKERS": "use a whole number of worker processes, 1 or more",
     "ESCALATOR_THREADS": "use a whole number of threads per worker, 1 or more",
     "ESCALATOR_TICK": "use a number of seconds, such as 2",
+    "SLACK_API_TIMEOUT": "use a number of seconds, such as 10",
 }
 
 
-class Settings(BaseSettings):
-    """Configuration from the environment (and `.env` when present)."""
+class DatabaseSettings(BaseSettings):
+    """What commands that only touch the database need (`escalator migrate`)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    DATABASE_URL: str = "sqlite:///escalator.db"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # Use psycopg 3, the driver this project installs.
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite:", "postgresql+psycopg:")):
+            raise ValueError("only SQLite and PostgreSQL (postgresql+psycopg://) are supported")
+        return value
+
+
+class Settings(DatabaseSettings):
+    """Configuration from the environment (and `.env` when present)."""
 
     SLACK_BOT_TOKEN: str = Field(min_length=1)
     SLACK_SIGNING_SECRET: str = Field(min_length=1)
     SLACK_APP_TOKEN: str | None = None
-    DATABASE_URL: str = "sqlite:///escalator.db"
     ESCALATOR_POLICY: Path = Path("policy.yml")
     PORT: int = Field(default=3000, ge=1, le=65535)
     SLACK_API_URL: str = "https://slack.com/api/"
@@ -40,6 +58,8 @@ class Settings(BaseSettings):
     ESCALATOR_THREADS: int = Field(default=8, ge=1, le=256)
     # Seconds between two passes of the background deliverer over what is due.
     ESCALATOR_TICK: float = Field(default=2.0, gt=0, le=3600)
+    # Seconds one Web API call may take before it counts as failed (and is retried later).
+    SLACK_API_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("SLACK_APP_TOKEN")
     @classmethod
@@ -58,25 +78,18 @@ class Settings(BaseSettings):
         # slack_sdk joins method names onto the base URL, which must end with a slash.
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("DATABASE_URL")
-    @classmethod
-    def _database_url_shape(cls, value: str) -> str:
-        if value.startswith("postgresql://") or value.startswith("postgres://"):
-            # Use psycopg 3, the driver this project installs.
-            return "postgresql+psycopg://" + value.split("://", 1)[1]
-        if not value.startswith(("sqlite:", "postgresql+psycopg:")):
-            raise ValueError("only SQLite and PostgreSQL (postgresql+psycopg://) are supported")
-        return value
-
     @property
     def socket_mode(self) -> bool:
         return self.SLACK_APP_TOKEN is not None
 
 
-def load_settings() -> Settings:
+SettingsT = TypeVar("SettingsT", bound=DatabaseSettings)
+
+
+def load_settings(kind: type[SettingsT] = Settings) -> SettingsT:  # type: ignore[assignment]
     """Read the environment, or raise one ConfigurationError naming every bad variable."""
     try:
-        return Settings()  # type: ignore[call-arg]  # values come from the environment
+        return kind()  # values come from the environment
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

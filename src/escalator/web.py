@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -10,6 +11,8 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from escalator.store.database import Store
+
+log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 SLACK_EVENTS_PATH = "/slack/events"
@@ -27,11 +30,17 @@ class EscalatorWeb:
         if path == SLACK_EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "use POST"})
-            return self._slack(environ, start_response)
+            try:
+                return self._slack(environ, start_response)
+            except Exception as exc:  # a body Bolt cannot parse: bad JSON, a payload missing its type
+                log.warning("refused a malformed Slack request: %s", type(exc).__name__)
+                return _json(start_response, "400 Bad Request", {"error": "malformed request"})
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             if self._store.ping():
                 return _json(start_response, "200 OK", {"status": "ok", "database": "ok"})
-            return _json(start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"})
+            return _json(
+                start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"}
+            )
         return _json(start_response, "404 Not Found", {"error": "not found"})
 
 

@@ -32,13 +32,17 @@ def load_configuration() -> tuple[Settings, Policy]:
 
 
 def exit_with_configuration_error(exc: ConfigurationError) -> NoReturn:
-    print(f"escalator: configuration problem:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr)
+    print(
+        f"escalator: configuration problem:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr
+    )
     sys.exit(2)
 
 
 def configure_logging() -> None:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s", stream=sys.stderr
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        stream=sys.stderr,
     )
     # slack_sdk logs request bodies at DEBUG; keep it quieter than our own lines.
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)
@@ -57,7 +61,9 @@ class Worker:
         self.runtime.store.dispose()
 
 
-def build_worker(settings: Settings, policy: Policy, clock: Clock | None = None, *, sweep: bool = True) -> Worker:
+def build_worker(
+    settings: Settings, policy: Policy, clock: Clock | None = None, *, sweep: bool = True
+) -> Worker:
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock())
     bolt = build_bolt_app(settings, runtime)

@@ -17,11 +17,19 @@ class SlaDeadlines:
 
 
 def sla_deadlines(raised_at: datetime, priority: Priority, policy: Policy) -> SlaDeadlines:
-    """Each target runs from the moment the escalation is raised, in business time when the policy has hours."""
+    """Each target runs from the moment the escalation is raised, in business time when the policy has hours.
+
+    With business hours, each whole day of a target means one working day (`1d` on a 09:00–17:30
+    day is 8.5 open hours), which is what a team means by "resolve within a day".
+    """
     targets = policy.targets(priority)
+    hours = policy.business_hours
 
     def due(duration: timedelta) -> datetime:
-        return add_business_time(raised_at, duration, policy.business_hours, policy.zone)
+        if hours is not None:
+            days, rest = divmod(duration, timedelta(days=1))
+            duration = days * hours.length + rest
+        return add_business_time(raised_at, duration, hours, policy.zone)
 
     return SlaDeadlines(
         acknowledge_by=due(targets.acknowledge),

@@ -33,7 +33,9 @@ class EscalationRaised:
     outbox_ids: list[int]
 
 
-def raise_escalation(store: Store, policy: Policy, clock: Clock, command: RaiseEscalation) -> EscalationRaised:
+def raise_escalation(
+    store: Store, policy: Policy, clock: Clock, command: RaiseEscalation
+) -> EscalationRaised:
     now = clock.now()
     handoff = command.handoff
     with store.transaction() as tx:

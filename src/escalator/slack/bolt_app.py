@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from escalator.clock import Clock
@@ -18,13 +18,19 @@ from escalator.slack.outbox import OutboxDispatcher
 from escalator.slack.runtime import Runtime
 from escalator.store.database import Store
 
-# A hung Slack call must not hold a worker thread for long; the outbox tries again later.
-WEB_API_TIMEOUT = 10
+log = logging.getLogger(__name__)
 
 
 def build_gateway(settings: Settings) -> SlackGateway:
     return SlackGateway(
-        WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, timeout=WEB_API_TIMEOUT)
+        # A hung Slack call must not hold a worker thread for long. No retries inside the client:
+        # the outbox retries with backoff, and a quick blind retry could post a message twice.
+        WebClient(
+            token=settings.SLACK_BOT_TOKEN,
+            base_url=settings.SLACK_API_URL,
+            timeout=settings.SLACK_API_TIMEOUT,
+            retry_handlers=[],
+        )
     )
 
 
@@ -41,8 +47,20 @@ def build_bolt_app(settings: Settings, runtime: Runtime) -> App:
         client=runtime.gateway.client,
         signing_secret=settings.SLACK_SIGNING_SECRET,
         # Listeners ack first, then keep working on this pool while Slack already has its answer.
-        listener_executor=ThreadPoolExecutor(max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"),
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
+        ),
         logger=logging.getLogger("escalator.bolt"),
     )
     register_listeners(app, runtime)
+    app.error(_refuse_malformed)
     return app
+
+
+def _refuse_malformed(error: Exception) -> BoltResponse:
+    """A request Bolt or a listener could not handle: a payload missing what Slack always sends.
+
+    Log it without the body (it may hold customer data) and answer 400, never a 500.
+    """
+    log.warning("could not handle a Slack request: %s: %s", type(error).__name__, error)
+    return BoltResponse(status=400, body="")

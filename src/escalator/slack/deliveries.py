@@ -39,7 +39,9 @@ class Deliveries:
         escalation = load_escalation(self._store, _escalation_id(message))
         if escalation.card_posted:
             return None
-        alert = render_delivery_alert(escalation, self._policy, str(message.payload.get("failed_channel", "")))
+        alert = render_delivery_alert(
+            escalation, self._policy, str(message.payload.get("failed_channel", ""))
+        )
         return self._post_card_to(self._policy.supervisors.channel, alert, _escalation_id(message))
 
     def tell_agent_next_steps(self, message: OutboxMessage) -> FollowUp | None:
@@ -54,7 +56,8 @@ class Deliveries:
         except SlackCallFailed as exc:
             if exc.transient:
                 raise
-            return lambda tx: card_refused(tx, self._policy, self._clock, escalation_id, channel, exc.error)
+            problem = exc.error
+            return lambda tx: card_refused(tx, self._policy, self._clock, escalation_id, channel, problem)
         posted_channel, ts = str(response["channel"]), str(response["ts"])
         return lambda tx: card_posted(tx, self._clock, escalation_id, posted_channel, ts)
 

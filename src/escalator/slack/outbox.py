@@ -31,7 +31,9 @@ BATCH = 50
 
 
 class OutboxDispatcher:
-    def __init__(self, store: Store, clock: Clock, handlers: Mapping[str, Handler], tick: float = 2.0) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, handlers: Mapping[str, Handler], tick: float = 2.0
+    ) -> None:
         self._store = store
         self._clock = clock
         self._handlers = dict(handlers)
@@ -67,8 +69,12 @@ class OutboxDispatcher:
             if exc.transient:
                 self._retry_later(message, exc.error, exc.retry_after)
             else:
-                log.error("gave up on outbox message %s (%s): Slack answered %s", message.id, message.kind,
-                          exc.error)
+                log.error(
+                    "gave up on outbox message %s (%s): Slack answered %s",
+                    message.id,
+                    message.kind,
+                    exc.error,
+                )
                 with self._store.transaction() as tx:
                     tx.outbox.give_up(message.id, exc.error)
             return []
@@ -76,9 +82,14 @@ class OutboxDispatcher:
             log.exception("outbox message %s (%s) failed", message.id, message.kind)
             self._retry_later(message, type(exc).__name__, None)
             return []
-        with self._store.transaction() as tx:
-            queued = follow_up(tx) if follow_up else []
-            tx.outbox.mark_delivered(message.id, self._clock.now())
+        try:
+            with self._store.transaction() as tx:
+                queued = follow_up(tx) if follow_up else []
+                tx.outbox.mark_delivered(message.id, self._clock.now())
+        except Exception:
+            # Slack has it but we could not record that; the lease runs out and it is tried again.
+            log.exception("outbox message %s (%s) was sent but not recorded", message.id, message.kind)
+            return []
         return queued
 
     def _retry_later(self, message: OutboxMessage, error: str, retry_after: float | None) -> None:
@@ -86,7 +97,9 @@ class OutboxDispatcher:
             delay = timedelta(seconds=retry_after)
         else:
             delay = min(timedelta(seconds=2 ** min(message.attempts, 12)), MAX_BACKOFF)
-        log.warning("outbox message %s (%s) will be retried in %s: %s", message.id, message.kind, delay, error)
+        log.warning(
+            "outbox message %s (%s) will be retried in %s: %s", message.id, message.kind, delay, error
+        )
         with self._store.transaction() as tx:
             tx.outbox.retry_at(message.id, self._clock.now() + delay, error)
 

@@ -147,7 +147,9 @@ def render_next_steps(escalation: Escalation, policy: Policy) -> SlackMessage:
     """The agent's private note: where the case went, who will pick it up, and by when."""
     problem_text = None
     if escalation.card_posted:
-        headline = f":white_check_mark: *{escalation.reference}* is posted in <#{escalation.card_channel_id}>."
+        headline = (
+            f":white_check_mark: *{escalation.reference}* is posted in <#{escalation.card_channel_id}>."
+        )
     else:
         headline = f":warning: *{escalation.reference}* is saved, but I could not post it anywhere."
     if escalation.delivery_problem:
@@ -188,8 +190,9 @@ def _card_context(escalation: Escalation, policy: Policy) -> dict[str, Any]:
         "e": escalation,
         "path_label": _path_label(escalation, policy),
         "type_icon": _TYPE_ICONS[escalation.escalation_type],
-        "state_label": "Open — waiting for a specialist" if escalation.state.value == "open" else
-        escalation.state.value.capitalize(),
+        "state_label": "Open — waiting for a specialist"
+        if escalation.state.value == "open"
+        else escalation.state.value.capitalize(),
         "approval_note": approval_note,
         "targets": _targets(escalation, policy),
         "owners": _owners(escalation, policy),
@@ -215,7 +218,9 @@ def _targets(escalation: Escalation, policy: Policy) -> dict[str, str]:
 
 def _owners(escalation: Escalation, policy: Policy) -> str:
     if escalation.escalation_type is EscalationType.hierarchical:
-        return _mentions(policy.supervisors.users, None) or f"the supervisors in <#{policy.supervisors.channel}>"
+        return (
+            _mentions(policy.supervisors.users, None) or f"the supervisors in <#{policy.supervisors.channel}>"
+        )
     path = policy.paths.get(escalation.path_key)
     if path is None:
         return f"the supervisors in <#{policy.supervisors.channel}>"

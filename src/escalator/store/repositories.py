@@ -43,7 +43,11 @@ class OutboxRepository:
         self._session = session
 
     def add(
-        self, kind: str, due_at: datetime, escalation_id: int | None = None, payload: dict[str, Any] | None = None
+        self,
+        kind: str,
+        due_at: datetime,
+        escalation_id: int | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> int:
         result = self._session.execute(
             outbox.insert()

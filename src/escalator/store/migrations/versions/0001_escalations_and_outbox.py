@@ -71,7 +71,10 @@ def upgrade() -> None:
         sa.Column("delivered_at", UtcDateTime()),
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
         sa.ForeignKeyConstraint(
-            ["escalation_id"], ["escalations.id"], name="fk_outbox_escalation_id_escalations", ondelete="CASCADE"
+            ["escalation_id"],
+            ["escalations.id"],
+            name="fk_outbox_escalation_id_escalations",
+            ondelete="CASCADE",
         ),
     )
     op.create_index("ix_outbox_status_due_at", "outbox", ["status", "due_at"])

@@ -1,0 +1,140 @@
+"""`python app.py` as a deployer runs it: gunicorn workers in HTTP mode, migrations on start, clear
+configuration errors with exit status 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import BOT_TOKEN, POLICY_YAML, ROOT, SIGNING_SECRET
+from slack_api_stub import Reply, SlackApiStub
+from slack_requests import AGENT, SlackSender, handoff_values
+
+from escalator.store.database import Store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ESCALATOR_", "DATABASE_URL"))}
+    env.update(extra)
+    return env
+
+
+def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_missing_configuration_exits_2_with_one_clear_message(tmp_path: Path):
+    result = _run(tmp_path, SLACK_SIGNING_SECRET="s")
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_policy_exits_2_naming_the_key(tmp_path: Path):
+    (tmp_path / "policy.yml").write_text(POLICY_YAML.replace("    channel: C0123BILL\n", ""))
+    result = _run(tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    assert result.returncode == 2
+    assert "paths.billing.channel: field required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_variable_exits_2_naming_it(tmp_path: Path):
+    result = _run(tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", PORT="http")
+    assert result.returncode == 2
+    assert "PORT is invalid" in result.stderr
+
+
+@pytest.fixture
+def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterator[tuple[SlackSender, str]]:
+    # Without business hours the real clock cannot send the card to the after-hours channel.
+    always_open = POLICY_YAML.replace(
+        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
+    )
+    (tmp_path / "policy.yml").write_text(always_open)
+    port = _free_port()
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_api.url,
+        DATABASE_URL=database_url,
+        PORT=str(port),
+        ESCALATOR_WORKERS="2",
+        ESCALATOR_TICK="0.2",
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("app did not start:\n" + (process.stdout.read() if process.stdout else ""))
+        time.sleep(0.1)
+    try:
+        yield SlackSender(base, SIGNING_SECRET, slack_api.response_url), database_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert process.returncode == 0
+
+
+def test_http_mode_serves_the_whole_intake(served: tuple[SlackSender, str], slack_api: SlackApiStub):
+    sender, database_url = served
+
+    started = time.monotonic()
+    assert sender.command("refund please").status_code == 200
+    assert time.monotonic() - started < 3
+    slack_api.wait_for("views.open")
+    assert sender.submit(handoff_values()).json()["response_action"] == "update"
+    card, note = slack_api.wait_for("chat.postMessage", 2)
+
+    assert (card.params["channel"], note.params["channel"]) == ("C0123BILL", AGENT)
+    assert slack_api.calls_to("auth.test")  # each worker checks its token through SLACK_API_URL
+    assert Store(database_url).schema_is_current()
+
+
+def test_a_card_refused_for_now_is_delivered_by_the_background_sweep(
+    served: tuple[SlackSender, str], slack_api: SlackApiStub
+):
+    sender, _ = served
+    slack_api.script("chat.postMessage", Reply.rate_limited(retry_after=1))
+    sender.submit(handoff_values())
+    posts = slack_api.wait_for("chat.postMessage", 3, timeout=20)
+    assert [p.params["channel"] for p in posts] == ["C0123BILL", "C0123BILL", AGENT]

@@ -1,0 +1,143 @@
+"""Slack failing never loses an escalation: rate limits, 5xx, hangs, refused channels, restarts."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import FakeClock, RunningApp, make_settings
+from slack_api_stub import Reply, SlackApiStub
+from slack_requests import AGENT, handoff_values
+from sqlalchemy import select, text
+
+from escalator.domain.escalation import Escalation
+from escalator.policy import Policy
+from escalator.store.tables import outbox
+from escalator.wiring import build_worker
+
+
+def _escalation(app: RunningApp) -> Escalation:
+    with app.store.transaction() as tx:
+        return tx.session.scalars(select(Escalation)).one()
+
+
+def _posts_to(slack_api: SlackApiStub, channel: str) -> list:
+    return [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == channel]
+
+
+def _outbox_states(app: RunningApp) -> list[tuple[str, str]]:
+    with app.store.transaction() as tx:
+        return [(row.kind, row.status) for row in tx.session.execute(select(outbox).order_by(outbox.c.id))]
+
+
+def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningApp, slack_api: SlackApiStub):
+    slack_api.script("chat.postMessage", Reply.rate_limited(retry_after=30))
+
+    assert running_app.slack.submit(handoff_values()).json()["response_action"] == "update"
+    slack_api.wait_for("chat.postMessage", 1)
+    running_app.settle()
+    assert running_app.deliver_due() == 0  # not before Retry-After
+    running_app.clock.advance(seconds=29)
+    assert running_app.deliver_due() == 0
+    running_app.clock.advance(seconds=2)
+    running_app.deliver_due()
+
+    assert len(_posts_to(slack_api, "C0123BILL")) == 2  # the refused attempt and the one that landed
+    assert len(_posts_to(slack_api, AGENT)) == 1
+    assert _escalation(running_app).card_ts is not None
+    running_app.clock.advance(hours=1)
+    assert running_app.deliver_due() == 0
+    assert len(slack_api.calls_to("chat.postMessage")) == 3
+    assert _outbox_states(running_app) == [("post_card", "delivered"), ("tell_agent_next_steps", "delivered")]
+
+
+def test_server_errors_and_hangs_are_retried_with_backoff(running_app: RunningApp, slack_api: SlackApiStub):
+    slack_api.script("chat.postMessage", Reply.server_error(), Reply(delay=2.5, body={"ok": True}))
+
+    running_app.slack.submit(handoff_values())
+    slack_api.wait_for("chat.postMessage", 1)
+    running_app.settle()
+    running_app.clock.advance(seconds=2)
+    running_app.deliver_due()  # second attempt: Slack hangs past the timeout
+    assert _escalation(running_app).card_ts is None
+    running_app.clock.advance(seconds=4)
+    running_app.deliver_due()
+
+    assert len(_posts_to(slack_api, "C0123BILL")) == 3
+    assert _escalation(running_app).card_channel_id == "C0123BILL"
+    assert len(_posts_to(slack_api, AGENT)) == 1
+
+
+def test_a_missing_channel_goes_to_the_supervisors_and_the_agent_learns_what_to_do(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    slack_api.script("chat.postMessage", Reply.error("channel_not_found"))
+
+    running_app.slack.submit(handoff_values())
+    _card, alert, note = slack_api.wait_for("chat.postMessage", 3)
+
+    assert alert.params["channel"] == "C0123SUP"
+    assert "could not be posted to <#C0123BILL>" in alert.params["text"]
+    assert "Jane Doe" in json.dumps(alert.params["blocks"])
+    assert note.params["channel"] == AGENT
+    told = json.dumps(note.params["blocks"])
+    assert "supervisors instead" in told and "/invite @Escalator" in told
+    escalation = _escalation(running_app)
+    assert (escalation.card_channel_id, escalation.delivery_problem) == ("C0123SUP", "channel_not_found")
+
+
+def test_when_no_channel_takes_it_the_agent_is_told_to_call_a_supervisor(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    slack_api.script("chat.postMessage", Reply.error("not_in_channel"), Reply.error("not_in_channel"))
+
+    running_app.slack.submit(handoff_values())
+    *_, note = slack_api.wait_for("chat.postMessage", 3)
+
+    assert note.params["channel"] == AGENT
+    assert "Please call a supervisor now" in json.dumps(note.params["blocks"])
+    assert _escalation(running_app).card_ts is None
+
+
+def test_a_form_that_cannot_open_is_explained_to_the_agent(running_app: RunningApp, slack_api: SlackApiStub):
+    slack_api.script("views.open", Reply.server_error())
+
+    running_app.slack.command("refund")
+    (reply,) = slack_api.wait_for("response_url")
+
+    assert "couldn't open the escalation form" in reply.params["text"]
+    assert reply.params["response_type"] == "ephemeral"
+
+
+def test_a_database_failure_keeps_the_form_open_with_a_message(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    with running_app.store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE outbox"))
+        connection.execute(text("DROP TABLE escalations"))
+
+    answer = running_app.slack.submit(handoff_values()).json()
+
+    assert answer["response_action"] == "errors"
+    assert "press Escalate again" in answer["errors"]["summary"]
+    assert slack_api.calls_to("chat.postMessage") == []
+
+
+def test_a_card_waiting_for_slack_survives_a_restart(
+    running_app: RunningApp, slack_api: SlackApiStub, database_url: str, policy: Policy, clock: FakeClock
+):
+    slack_api.script("chat.postMessage", Reply.server_error())
+    running_app.slack.submit(handoff_values())
+    slack_api.wait_for("chat.postMessage", 1)
+    running_app.settle()
+    running_app.worker.close()  # the worker stops with the card still undelivered
+
+    clock.advance(minutes=1)
+    restarted = build_worker(make_settings(database_url, slack_api), policy, clock, sweep=False)
+    try:
+        restarted.runtime.outbox.deliver_due()
+        restarted.runtime.outbox.deliver_due()
+    finally:
+        restarted.close()
+
+    assert len(_posts_to(slack_api, "C0123BILL")) == 2
+    assert len(_posts_to(slack_api, AGENT)) == 1

@@ -1,0 +1,149 @@
+"""Pure rules: detection, routing, business time, authority, the handoff's checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from conftest import WEDNESDAY_MORNING
+
+from escalator.domain.authority import Approver, approver_for
+from escalator.domain.business_hours import add_business_time, is_business_time
+from escalator.domain.escalation import EscalationType, parse_reference
+from escalator.domain.handoff import HandoffField, HandoffForm, check_handoff
+from escalator.domain.routing import detect, route
+from escalator.domain.sla import humanize, sla_deadlines
+from escalator.policy import Policy, Priority
+
+
+def test_keywords_choose_the_path_and_triggers_the_type(policy: Policy):
+    found = detect("Customer wants a REFUND; invoice wrong and she'll file a chargeback", policy)
+    assert found.path_key == "billing"
+    assert found.escalation_type is EscalationType.priority
+    assert found.priority is Priority.P2
+    assert found.trigger_words == ["chargeback"]
+
+
+def test_incident_words_outrank_the_others(policy: Policy):
+    found = detect("Login error for everyone, she wants a manager", policy)
+    assert found.path_key == "technical"
+    assert found.escalation_type is EscalationType.incident
+    assert found.priority is Priority.P1
+    assert found.trigger_words == ["everyone", "manager"]
+
+
+def test_words_match_whole_words_and_phrases(policy: Policy):
+    assert detect("the patient was discharged", policy).path_key is None
+    assert detect("can I speak to someone in charge", policy).escalation_type is EscalationType.hierarchical
+    assert detect("", policy).escalation_type is EscalationType.functional
+
+
+def test_routing_by_type_and_business_hours(policy: Policy):
+    assert route("billing", EscalationType.functional, WEDNESDAY_MORNING, policy).channel_id == "C0123BILL"
+    assert route("billing", EscalationType.hierarchical, WEDNESDAY_MORNING, policy).channel_id == "C0123SUP"
+    evening = WEDNESDAY_MORNING.replace(hour=19)
+    assert route("billing", EscalationType.functional, evening, policy).channel_id == "C0456OOH"
+    # No after-hours channel: the day channel still gets it, marked after hours.
+    technical = route("technical", EscalationType.functional, evening, policy)
+    assert (technical.channel_id, technical.after_hours) == ("C0123TECH", True)
+
+
+def test_business_time_skips_nights_and_weekends(policy: Policy):
+    hours, zone = policy.business_hours, policy.zone
+    friday_5pm = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+    # 30 minutes left on Friday, the other 30 from Monday 09:00.
+    assert add_business_time(friday_5pm, timedelta(hours=1), hours, zone) == datetime(
+        2026, 11, 30, 9, 30, tzinfo=UTC
+    )
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert not is_business_time(saturday, hours, zone)
+    assert add_business_time(saturday, timedelta(minutes=15), hours, zone) == datetime(
+        2026, 11, 30, 9, 15, tzinfo=UTC
+    )
+    assert add_business_time(saturday, timedelta(minutes=15), None, zone) == saturday + timedelta(minutes=15)
+
+
+def test_business_time_across_a_dst_change(policy: Policy):
+    # London moves to BST on Sunday 29 March 2026: Monday opens at 08:00 UTC.
+    friday_evening = datetime(2026, 3, 27, 18, 0, tzinfo=UTC)
+    assert add_business_time(friday_evening, timedelta(minutes=5), policy.business_hours, policy.zone) == (
+        datetime(2026, 3, 30, 8, 5, tzinfo=UTC)
+    )
+
+
+def test_sla_deadlines_follow_the_priority(policy: Policy):
+    due = sla_deadlines(WEDNESDAY_MORNING, Priority.P2, policy)
+    assert due.acknowledge_by == WEDNESDAY_MORNING + timedelta(minutes=15)
+    assert due.first_update_by == WEDNESDAY_MORNING + timedelta(hours=2)
+    # "1d" is one working day of 8.5 open hours: 10:00 Wednesday → 10:00 Thursday.
+    assert due.resolve_by == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def test_authority_levels(policy: Policy):
+    assert approver_for(None, policy.authority) is Approver.agent
+    assert approver_for(Decimal("50"), policy.authority) is Approver.agent
+    assert approver_for(Decimal("50.01"), policy.authority) is Approver.supervisor
+    assert approver_for(Decimal("501"), policy.authority) is Approver.management
+
+
+def test_humanize():
+    assert humanize(timedelta(minutes=15)) == "15 min"
+    assert humanize(timedelta(hours=1, minutes=30)) == "1 h 30 min"
+    assert humanize(timedelta(days=3)) == "3 days"
+    assert humanize(timedelta(seconds=45)) == "45 s"
+
+
+def test_references():
+    assert parse_reference("ESC-42") == parse_reference("esc-42") == parse_reference(" 42 ") == 42
+    assert parse_reference("INC-3") is None
+
+
+def _form(**changes: object) -> HandoffForm:
+    base = dict(
+        customer_name="Jane Doe",
+        account_number="12345",
+        summary="Double charge",
+        steps_taken="Checked",
+        desired_outcome="Reversal",
+        customer_tone="Frustrated",
+        path="billing",
+        escalation_type="functional",
+        priority="P2",
+    )
+    base.update(changes)
+    return HandoffForm(**base)  # type: ignore[arg-type]
+
+
+def test_a_complete_form_passes(policy: Policy):
+    handoff, errors = check_handoff(_form(refund_amount="£49.99"), policy, WEDNESDAY_MORNING)
+    assert errors == {}
+    assert handoff is not None and handoff.refund_amount == Decimal("49.99")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "says"),
+    [
+        ({"customer_name": "   "}, HandoffField.customer_name, "Please fill this in"),
+        ({"summary": "x" * 2501}, HandoffField.summary, "under 2500 characters"),
+        ({"path": "shipping"}, HandoffField.path, "Choose the team"),
+        ({"escalation_type": "urgent"}, HandoffField.escalation_type, "Choose the type"),
+        ({"priority": "P9"}, HandoffField.priority, "Choose a priority"),
+        ({"refund_amount": "lots"}, HandoffField.refund_amount, "as a number"),
+        ({"refund_amount": "-5"}, HandoffField.refund_amount, "zero or more"),
+        ({"refund_amount": "NaN"}, HandoffField.refund_amount, "zero or more"),
+        ({"refund_amount": "120"}, HandoffField.escalation_type, "beyond an agent's authority (50)"),
+        ({"deadline_at": WEDNESDAY_MORNING - timedelta(hours=1)}, HandoffField.deadline_at, "has passed"),
+    ],
+)
+def test_problems_are_reported_per_field(policy: Policy, changes: dict, field: HandoffField, says: str):
+    handoff, errors = check_handoff(_form(**changes), policy, WEDNESDAY_MORNING)
+    assert handoff is None
+    assert says in errors[field]
+
+
+def test_over_authority_is_fine_when_hierarchical(policy: Policy):
+    handoff, errors = check_handoff(
+        _form(refund_amount="900", escalation_type="hierarchical"), policy, WEDNESDAY_MORNING
+    )
+    assert errors == {} and handoff is not None

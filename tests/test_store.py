@@ -1,0 +1,67 @@
+"""The store: migrations describe the tables, and the outbox hands each message to one worker only."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import WEDNESDAY_MORNING, FakeClock
+
+from escalator.store.database import Store
+from escalator.store.tables import metadata
+
+
+def test_migrations_create_exactly_the_described_schema(store: Store):
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    assert store.schema_is_current()
+
+
+def test_migrating_twice_changes_nothing(store: Store):
+    store.migrate()
+    assert store.schema_is_current()
+
+
+def test_a_claimed_message_is_not_claimed_again_until_its_lease_ends(store: Store):
+    with store.transaction() as tx:
+        message_id = tx.outbox.add("post_card", WEDNESDAY_MORNING)
+    lease = timedelta(seconds=60)
+    with store.transaction() as tx:
+        assert tx.outbox.claim(message_id, WEDNESDAY_MORNING, lease) is not None
+    with store.transaction() as tx:
+        assert tx.outbox.claim(message_id, WEDNESDAY_MORNING + timedelta(seconds=59), lease) is None
+    with store.transaction() as tx:
+        again = tx.outbox.claim(message_id, WEDNESDAY_MORNING + timedelta(seconds=61), lease)
+    assert again is not None and again.attempts == 2
+
+
+def test_parallel_claims_give_each_message_to_exactly_one_worker(database_url: str):
+    """Eight workers, each with its own connection pool, race for the same 40 messages."""
+    Store(database_url).migrate()
+    seed = Store(database_url)
+    with seed.transaction() as tx:
+        ids = [tx.outbox.add("post_card", WEDNESDAY_MORNING) for _ in range(40)]
+    seed.dispose()
+    clock = FakeClock()
+    won: list[list[int]] = [[] for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def worker(slot: int) -> None:
+        store = Store(database_url)
+        barrier.wait()
+        for message_id in ids:
+            with store.transaction() as tx:
+                if tx.outbox.claim(message_id, clock.now(), timedelta(seconds=60)):
+                    won[slot].append(message_id)
+        store.dispose()
+
+    threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = sorted(i for slot in won for i in slot)
+    assert claimed == sorted(ids)
