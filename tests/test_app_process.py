@@ -138,3 +138,67 @@ def test_a_card_refused_for_now_is_delivered_by_the_background_sweep(
     sender.submit(handoff_values())
     posts = slack_api.wait_for("chat.postMessage", 3, timeout=20)
     assert [p.params["channel"] for p in posts] == ["C0123BILL", "C0123BILL", AGENT]
+
+
+def test_a_refused_bot_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackApiStub):
+    (tmp_path / "policy.yml").write_text(POLICY_YAML)
+    slack_api.script("auth.test", Reply.error("invalid_auth"))
+    result = _run(
+        tmp_path, SLACK_BOT_TOKEN="xoxb-revoked", SLACK_SIGNING_SECRET="s", SLACK_API_URL=slack_api.url
+    )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN was refused by Slack (invalid_auth)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "xoxb-revoked" not in result.stderr
+
+
+def test_a_refused_app_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackApiStub):
+    (tmp_path / "policy.yml").write_text(POLICY_YAML)
+    slack_api.script("apps.connections.open", Reply.error("invalid_auth"))
+    result = _run(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=slack_api.url,
+        SLACK_APP_TOKEN="xapp-1-bad",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "SLACK_APP_TOKEN was refused by Slack (invalid_auth)" in result.stderr
+    # Socket Mode asks for its WebSocket URL through SLACK_API_URL too.
+    assert slack_api.calls_to("apps.connections.open")
+
+
+def test_the_app_starts_while_slack_is_unreachable(tmp_path: Path):
+    (tmp_path / "policy.yml").write_text(POLICY_YAML)
+    port = _free_port()
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=f"http://127.0.0.1:{_free_port()}/api/",
+        PORT=str(port),
+        ESCALATOR_WORKERS="1",
+        SLACK_API_TIMEOUT="1",
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert "could not reach Slack to check SLACK_BOT_TOKEN" in err

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError
 
+from escalator.errors import ConfigurationError
 from escalator.settings import Settings
 from escalator.web import EscalatorWeb
-from escalator.wiring import Worker
+from escalator.wiring import Worker, exit_with_configuration_error
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,10 @@ def serve_http(settings: Settings, build: Callable[[], Worker]) -> None:
     _Gunicorn(build, options).run()
 
 
-def serve_socket_mode(settings: Settings, bolt: App, on_stop: Callable[[], None]) -> None:
-    """Development without a public URL: Slack sends everything over a WebSocket."""
+def serve_socket_mode(settings: Settings, worker: Worker) -> None:
+    """No public URL needed: Slack sends everything over a WebSocket, to this one process."""
     assert settings.SLACK_APP_TOKEN is not None
-    handler = SocketModeHandler(bolt, settings.SLACK_APP_TOKEN, web_client=bolt.client)
+    handler = SocketModeHandler(worker.bolt, settings.SLACK_APP_TOKEN, web_client=worker.bolt.client)
     stopped = threading.Event()
 
     def stop(*_: object) -> None:
@@ -70,8 +71,19 @@ def serve_socket_mode(settings: Settings, bolt: App, on_stop: Callable[[], None]
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    handler.connect()
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        worker.close()
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        exit_with_configuration_error(
+            ConfigurationError(
+                f"SLACK_APP_TOKEN was refused by Slack ({error or exc.response.status_code}); generate an "
+                "app-level token with connections:write under Basic Information → App-Level Tokens, "
+                "or unset SLACK_APP_TOKEN for HTTP mode"
+            )
+        )
     log.info("connected to Slack in Socket Mode")
     stopped.wait()
     handler.close()
-    on_stop()
+    worker.close()

@@ -11,15 +11,19 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from slack_bolt import App
+from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
 from escalator.policy import Policy, load_policy
 from escalator.settings import Settings, load_settings
-from escalator.slack.bolt_app import build_bolt_app, build_runtime
+from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
+from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.runtime import Runtime
 from escalator.store.database import Store
 from escalator.web import EscalatorWeb
+
+log = logging.getLogger(__name__)
 
 
 def load_configuration() -> tuple[Settings, Policy]:
@@ -36,6 +40,51 @@ def exit_with_configuration_error(exc: ConfigurationError) -> NoReturn:
         f"escalator: configuration problem:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr
     )
     sys.exit(2)
+
+
+# Slack's answers to auth.test that mean the token itself is wrong.
+_BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+
+
+def prepare_start(settings: Settings) -> None:
+    """Before any worker starts: check the bot token with Slack, then create or upgrade the schema."""
+    verify_bot_token(settings)
+    store = Store(settings.DATABASE_URL)
+    try:
+        store.migrate()
+    except SQLAlchemyError as exc:
+        print(
+            f"escalator: cannot open the database at DATABASE_URL ({type(exc).__name__}); "
+            "check that the database is running and that the URL is right",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    finally:
+        store.dispose()
+
+
+def verify_bot_token(settings: Settings) -> None:
+    """Ask Slack (through SLACK_API_URL) whether the bot token works; exit 2 when it is refused.
+
+    When Slack cannot be reached the app starts anyway and says so: it retries what it must deliver.
+    """
+    try:
+        identity = build_gateway(settings).call("auth.test")
+    except SlackCallFailed as exc:
+        if exc.transient:
+            log.warning("could not reach Slack to check SLACK_BOT_TOKEN (%s); starting anyway", exc.error)
+            return
+        if exc.error in _BAD_TOKEN:
+            exit_with_configuration_error(
+                ConfigurationError(
+                    f"SLACK_BOT_TOKEN was refused by Slack ({exc.error}); copy the Bot User OAuth Token "
+                    "(xoxb-…) from your app's OAuth & Permissions page, and reinstall the app if it "
+                    "was revoked"
+                )
+            )
+        log.warning("Slack answered auth.test with %s; starting anyway", exc.error)
+        return
+    log.info("signed in to Slack as %s in %s", identity.get("user_id"), identity.get("team"))
 
 
 def configure_logging() -> None:

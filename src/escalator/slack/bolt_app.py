@@ -51,6 +51,9 @@ def build_bolt_app(settings: Settings, runtime: Runtime) -> App:
             max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
         ),
         logger=logging.getLogger("escalator.bolt"),
+        # Bolt's own auth.test then happens on the first request, so a worker still boots while Slack
+        # is briefly unreachable; app.py checks the token once before starting workers.
+        token_verification_enabled=False,
     )
     register_listeners(app, runtime)
     app.error(_refuse_malformed)
