@@ -65,30 +65,15 @@ def test_a_bad_variable_exits_2_naming_it(tmp_path: Path):
     assert "PORT is invalid" in result.stderr
 
 
-@pytest.fixture
-def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterator[tuple[SlackSender, str]]:
-    # Without business hours the real clock cannot send the card to the after-hours channel.
-    always_open = POLICY_YAML.replace(
-        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
-    )
-    (tmp_path / "policy.yml").write_text(always_open)
+def _start(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `python app.py` and wait until /healthz answers 200."""
     port = _free_port()
-    env = _env(
-        tmp_path,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_api.url,
-        DATABASE_URL=database_url,
-        PORT=str(port),
-        ESCALATOR_WORKERS="2",
-        ESCALATOR_TICK="0.2",
-    )
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")],
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        env=_env(tmp_path, PORT=str(port), **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -96,23 +81,43 @@ def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterat
     while True:
         try:
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                break
+                return process, base
         except requests.ConnectionError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise AssertionError("app did not start:\n" + (process.stdout.read() if process.stdout else ""))
+            raise AssertionError("app did not start:\n" + (process.stderr.read() if process.stderr else ""))
         time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a deployer's supervisor sends it; the app must exit cleanly. Returns its log."""
+    process.send_signal(signal.SIGTERM)
+    _, log = process.communicate(timeout=30)
+    assert process.returncode == 0, log
+    return log
+
+
+@pytest.fixture
+def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterator[tuple[SlackSender, str]]:
+    # Without business hours the real clock cannot send the card to the after-hours channel.
+    always_open = POLICY_YAML.replace(
+        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
+    )
+    (tmp_path / "policy.yml").write_text(always_open)
+    process, base = _start(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_api.url,
+        DATABASE_URL=database_url,
+        ESCALATOR_WORKERS="2",
+        ESCALATOR_TICK="0.2",
+    )
     try:
         yield SlackSender(base, SIGNING_SECRET, slack_api.response_url), database_url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        assert process.returncode == 0
+        _stop(process)
 
 
 def test_http_mode_serves_the_whole_intake(served: tuple[SlackSender, str], slack_api: SlackApiStub):
@@ -171,34 +176,12 @@ def test_a_refused_app_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackA
 
 def test_the_app_starts_while_slack_is_unreachable(tmp_path: Path):
     (tmp_path / "policy.yml").write_text(POLICY_YAML)
-    port = _free_port()
-    env = _env(
+    process, _ = _start(
         tmp_path,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=f"http://127.0.0.1:{_free_port()}/api/",
-        PORT=str(port),
         ESCALATOR_WORKERS="1",
         SLACK_API_TIMEOUT="1",
     )
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=30)
-    assert "could not reach Slack to check SLACK_BOT_TOKEN" in err
+    assert "could not reach Slack to check SLACK_BOT_TOKEN" in _stop(process)

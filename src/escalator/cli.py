@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from escalator.errors import ConfigurationError
 from escalator.settings import DatabaseSettings, load_settings
-from escalator.store.database import Store
-from escalator.wiring import exit_with_configuration_error
+from escalator.wiring import exit_with_configuration_error, migrate_or_exit
 
 
 def migrate(_: argparse.Namespace) -> int:
@@ -19,17 +16,7 @@ def migrate(_: argparse.Namespace) -> int:
         settings = load_settings(DatabaseSettings)
     except ConfigurationError as exc:
         exit_with_configuration_error(exc)
-    store = Store(settings.DATABASE_URL)
-    try:
-        store.migrate()
-    except SQLAlchemyError as exc:
-        print(
-            f"escalator: could not migrate the database: {type(exc).__name__}: {exc.orig or exc}",
-            file=sys.stderr,
-        )
-        return 1
-    finally:
-        store.dispose()
+    migrate_or_exit(settings.DATABASE_URL)
     print("database schema is current")
     return 0
 

@@ -49,7 +49,12 @@ _BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token
 def prepare_start(settings: Settings) -> None:
     """Before any worker starts: check the bot token with Slack, then create or upgrade the schema."""
     verify_bot_token(settings)
-    store = Store(settings.DATABASE_URL)
+    migrate_or_exit(settings.DATABASE_URL)
+
+
+def migrate_or_exit(database_url: str) -> None:
+    """Create or upgrade the schema, or exit 1 with a message that says where to look."""
+    store = Store(database_url)
     try:
         store.migrate()
     except SQLAlchemyError as exc:
