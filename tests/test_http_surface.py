@@ -56,9 +56,15 @@ def test_healthz_is_503_when_the_database_is_down(slack_api: SlackApiStub, polic
     assert json.loads(b"".join(body)) == {"status": "unavailable", "database": "down"}
 
 
-def test_start_up_calls_auth_test_through_slack_api_url(running_app: RunningApp, slack_api: SlackApiStub):
-    (call,) = slack_api.calls_to("auth.test")
+def test_bolt_learns_the_bot_identity_through_slack_api_url(running_app: RunningApp, slack_api: SlackApiStub):
+    assert slack_api.calls_to("auth.test") == []  # a worker boots without Slack
+    running_app.slack.command("refund")
+    slack_api.wait_for("views.open")
+    (call,) = slack_api.calls_to("auth.test")  # once, on the first request, then remembered
     assert call.headers["Authorization"] == "Bearer xoxb-test-token"
+    running_app.slack.command("refund")
+    slack_api.wait_for("views.open", 2)
+    assert len(slack_api.calls_to("auth.test")) == 1
 
 
 def test_subscribed_events_are_acknowledged(running_app: RunningApp, slack_api: SlackApiStub):
