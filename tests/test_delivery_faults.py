@@ -113,6 +113,7 @@ def test_a_database_failure_keeps_the_form_open_with_a_message(
 ):
     with running_app.store.engine.begin() as connection:
         connection.execute(text("DROP TABLE outbox"))
+        connection.execute(text("DROP TABLE escalation_events"))
         connection.execute(text("DROP TABLE escalations"))
 
     answer = running_app.slack.submit(handoff_values()).json()

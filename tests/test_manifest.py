@@ -19,6 +19,10 @@ METHOD_SCOPES = {
     "auth.test": set(),
     "views.open": set(),
     "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "conversations.open": {"mpim:write"},  # the warm transfer's group DM of agent, owner and bot
+    "usergroups.users.list": {"usergroups:read"},
 }
 EVENT_SCOPES = {
     "reaction_added": {"reactions:read"},

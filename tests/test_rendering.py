@@ -14,14 +14,13 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from escalator.domain.escalation import Escalation, EscalationType, Origin
+from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.routing import detect
 from escalator.policy import Policy, Priority, parse_policy
-from escalator.slack.render import (
+from escalator.slack.rendering.card import render_card, render_delivery_alert
+from escalator.slack.rendering.intake import (
     ModalPrefill,
-    render_card,
-    render_delivery_alert,
     render_escalate_modal,
     render_next_steps,
     render_saved_view,
@@ -89,6 +88,7 @@ def test_the_modal_prefill_is_cut_to_the_field_limit(policy: Policy):
 def test_card_shows_every_field_and_validates(policy: Policy):
     escalation = _escalation(
         refund_amount=Decimal("120.00"),
+        approval=Approval.pending,
         deadline="Bill due tomorrow",
         deadline_at=WEDNESDAY_MORNING + timedelta(days=1),
         customer_consent=True,

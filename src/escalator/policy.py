@@ -142,6 +142,14 @@ class EscalationPath(_Section):
 class Supervisors(_Section):
     channel: ChannelId
     users: list[UserId] = Field(default_factory=list)
+    usergroup: UsergroupId | None = None
+
+
+class WarmTransfer(StrEnum):
+    """Where the agent and the specialist talk once the case is claimed."""
+
+    thread = "thread"  # the card's thread, in the specialists' channel
+    group_dm = "group_dm"  # a group DM of the agent, the specialist and the bot
 
 
 class Authority(_Section):
@@ -194,6 +202,7 @@ class Policy(_Section):
     reactions: Reactions = Reactions()
     close_the_loop: CloseTheLoop = CloseTheLoop()
     digest: Digest | None = None
+    warm_transfer: WarmTransfer = WarmTransfer.thread
 
     @field_validator("timezone")
     @classmethod

@@ -42,6 +42,16 @@ class State(StrEnum):
     cancelled = "cancelled"
 
 
+class Approval(StrEnum):
+    """Where a refund or credit asked for stands against the policy's authority limits."""
+
+    not_needed = "not_needed"
+    pending = "pending"  # over the agent's limit: a supervisor decides
+    approved = "approved"
+    declined = "declined"
+    management = "management"  # over the supervisor's limit: management decides, outside the bot
+
+
 class Origin(StrEnum):
     """Where the agent started the handoff form."""
 
@@ -79,7 +89,21 @@ class Escalation:
     team_id: str | None = None
     source_channel_id: str | None = None
     source_message_ts: str | None = None
+    approval: Approval = Approval.not_needed
+    approval_by: str | None = None
     state: State = State.open
+    owner_user_id: str | None = None
+    claimed_at: datetime | None = None
+    first_update_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    # The handback note (on resolve): what was done, and words the agent can pass on.
+    handback_done: str | None = None
+    handback_for_customer: str | None = None
+    csat: int | None = None  # how the customer felt at the end, 1–5, recorded on close
+    cancel_reason: str | None = None
+    # The warm transfer's shared place: a group DM, or None when it is the card's thread.
+    conversation_channel_id: str | None = None
     card_channel_id: str | None = None
     card_ts: str | None = None
     delivery_problem: str | None = None
@@ -93,6 +117,10 @@ class Escalation:
     @property
     def card_posted(self) -> bool:
         return self.card_ts is not None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (State.closed, State.cancelled)
 
 
 def parse_reference(text: str) -> int | None:

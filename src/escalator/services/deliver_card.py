@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation
+from escalator.domain.history import HistoryEntry
 from escalator.policy import Policy
 from escalator.services.messages import Message
 from escalator.store.database import Store, Transaction
@@ -35,6 +36,20 @@ def card_refused(
     if channel_id != policy.supervisors.channel:
         return [tx.outbox.add(Message.alert_supervisors, now, escalation_id, {"failed_channel": channel_id})]
     return [tx.outbox.add(Message.tell_agent_next_steps, now, escalation_id)]
+
+
+def conversation_opened(tx: Transaction, escalation_id: int, channel_id: str) -> list[int]:
+    """The warm transfer's group DM, remembered with the escalation."""
+    _get(tx, escalation_id).conversation_channel_id = channel_id
+    return []
+
+
+def load_history_entry(store: Store, entry_id: int) -> HistoryEntry:
+    with store.transaction() as tx:
+        entry = tx.history.get(entry_id)
+    if entry is None:
+        raise LookupError(f"history entry {entry_id} does not exist")
+    return entry
 
 
 def load_escalation(store: Store, escalation_id: int) -> Escalation:

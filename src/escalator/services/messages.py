@@ -4,6 +4,11 @@ from enum import StrEnum
 
 
 class Message(StrEnum):
-    post_card = "post_card"  # the handoff card, to the channel the escalation was routed to
+    post_card = "post_card"  # the handoff card, to the channel the escalation is routed to
     tell_agent_next_steps = "tell_agent_next_steps"  # privately: who has it and by when
     alert_supervisors = "alert_supervisors"  # the card could not reach its channel
+    update_card = "update_card"  # re-render the card in place from the escalation's state
+    thread_note = "thread_note"  # one history entry, in the card's thread
+    warm_transfer = "warm_transfer"  # the introduction, where the agent and the owner talk
+    hand_back = "hand_back"  # the handback note to the agent, with the buttons to close the loop
+    retire_card = "retire_card"  # the card in a channel the escalation has moved away from

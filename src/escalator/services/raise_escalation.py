@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation, Origin
 from escalator.domain.handoff import Handoff
+from escalator.domain.history import HistoryEntry
+from escalator.domain.lifecycle import Action, approval_for
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import sla_deadlines
 from escalator.policy import Policy
@@ -75,5 +77,15 @@ def raise_escalation(
             )
         )
         assert escalation.id is not None
+        escalation.approval = approval_for(escalation, policy)
+        tx.history.add(
+            HistoryEntry(
+                escalation_id=escalation.id,
+                at=now,
+                actor_user_id=command.agent_user_id,
+                action=Action.raise_.value,
+                to_state=escalation.state.value,
+            )
+        )
         card = tx.outbox.add(Message.post_card, now, escalation.id)
     return EscalationRaised(escalation, created=True, outbox_ids=[card])

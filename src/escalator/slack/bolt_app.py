@@ -10,8 +10,10 @@ from slack_sdk import WebClient
 
 from escalator.clock import Clock
 from escalator.policy import Policy
+from escalator.services.ownership import Ownership
 from escalator.settings import Settings
 from escalator.slack.deliveries import Deliveries
+from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackGateway
 from escalator.slack.listeners import register_listeners
 from escalator.slack.outbox import OutboxDispatcher
@@ -38,7 +40,15 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
     gateway = build_gateway(settings)
     deliveries = Deliveries(gateway, store, policy, clock)
     outbox = OutboxDispatcher(store, clock, deliveries.handlers(), tick=settings.ESCALATOR_TICK)
-    return Runtime(policy=policy, store=store, clock=clock, gateway=gateway, outbox=outbox)
+    return Runtime(
+        policy=policy,
+        store=store,
+        clock=clock,
+        gateway=gateway,
+        outbox=outbox,
+        ownership=Ownership(store, policy, clock),
+        directory=Directory(gateway, policy),
+    )
 
 
 def build_bolt_app(settings: Settings, runtime: Runtime) -> App:

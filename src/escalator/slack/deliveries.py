@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from escalator.clock import Clock
-from escalator.policy import Policy
-from escalator.services.deliver_card import card_posted, card_refused, load_escalation
+from escalator.domain.escalation import Escalation
+from escalator.policy import Policy, WarmTransfer
+from escalator.services.deliver_card import (
+    card_posted,
+    card_refused,
+    conversation_opened,
+    load_escalation,
+    load_history_entry,
+)
 from escalator.services.messages import Message
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
-from escalator.slack.outbox import FollowUp, Handler
-from escalator.slack.render import SlackMessage, render_card, render_delivery_alert, render_next_steps
-from escalator.store.database import Store
+from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
+from escalator.slack.rendering.card import render_card, render_delivery_alert, render_retired_card
+from escalator.slack.rendering.engine import SlackMessage
+from escalator.slack.rendering.intake import render_next_steps
+from escalator.slack.rendering.ownership import (
+    render_hand_back,
+    render_owner_told_agent,
+    render_thread_note,
+    render_warm_transfer,
+)
+from escalator.store.database import Store, Transaction
 from escalator.store.repositories import OutboxMessage
 
 
@@ -25,32 +42,100 @@ class Deliveries:
             Message.post_card: self.post_card,
             Message.alert_supervisors: self.alert_supervisors,
             Message.tell_agent_next_steps: self.tell_agent_next_steps,
+            Message.update_card: self.update_card,
+            Message.thread_note: self.thread_note,
+            Message.warm_transfer: self.warm_transfer,
+            Message.hand_back: self.hand_back,
+            Message.retire_card: self.retire_card,
         }
 
     def post_card(self, message: OutboxMessage) -> FollowUp | None:
-        escalation = load_escalation(self._store, _escalation_id(message))
+        escalation = self._escalation(message)
         if escalation.card_posted:
             return None
         return self._post_card_to(
-            escalation.routed_channel_id, render_card(escalation, self._policy), _escalation_id(message)
+            escalation.routed_channel_id, render_card(escalation, self._policy), escalation
         )
 
     def alert_supervisors(self, message: OutboxMessage) -> FollowUp | None:
-        escalation = load_escalation(self._store, _escalation_id(message))
+        escalation = self._escalation(message)
         if escalation.card_posted:
             return None
         alert = render_delivery_alert(
             escalation, self._policy, str(message.payload.get("failed_channel", ""))
         )
-        return self._post_card_to(self._policy.supervisors.channel, alert, _escalation_id(message))
+        return self._post_card_to(self._policy.supervisors.channel, alert, escalation)
 
     def tell_agent_next_steps(self, message: OutboxMessage) -> FollowUp | None:
-        escalation = load_escalation(self._store, _escalation_id(message))
+        escalation = self._escalation(message)
         # A DM from the app (the channel is the user's ID) stays in the agent's Messages tab.
         self._send(escalation.agent_user_id, render_next_steps(escalation, self._policy))
         return None
 
-    def _post_card_to(self, channel: str, card: SlackMessage, escalation_id: int) -> FollowUp:
+    def update_card(self, message: OutboxMessage) -> FollowUp | None:
+        escalation = self._escalation(message)
+        if not escalation.card_posted:
+            return None  # the card is still to be posted, and will show the current state
+        card = render_card(escalation, self._policy)
+        self._gateway.call(
+            "chat.update", channel=escalation.card_channel_id, ts=escalation.card_ts, **card.as_params()
+        )
+        return None
+
+    def thread_note(self, message: OutboxMessage) -> FollowUp | None:
+        escalation = self._escalation(message)
+        entry = load_history_entry(self._store, int(message.payload["entry_id"]))
+        note = render_thread_note(entry, escalation, self._policy)
+        self._send(self._card_thread(escalation)[0], note, thread_ts=self._card_thread(escalation)[1])
+        return None
+
+    def warm_transfer(self, message: OutboxMessage) -> FollowUp | None:
+        """Seed step 5: one shared place for the agent and the new owner, with the customer introduced."""
+        escalation = self._escalation(message)
+        if escalation.owner_user_id in (None, escalation.agent_user_id):
+            return None  # unclaimed again since, or the agent took it: nobody to introduce
+        intro = render_warm_transfer(escalation)
+        follow_up: FollowUp | None = None
+        if self._policy.warm_transfer is WarmTransfer.group_dm:
+            users = f"{escalation.agent_user_id},{escalation.owner_user_id}"
+            channel = str(self._gateway.call("conversations.open", users=users)["channel"]["id"])
+            self._send(channel, intro)
+            where = f"in <#{channel}>"
+            escalation_id = escalation.id or 0
+
+            def follow_up(tx: Transaction) -> list[int]:
+                return conversation_opened(tx, escalation_id, channel)
+        else:
+            channel, ts = self._card_thread(escalation)
+            self._send(channel, intro, thread_ts=ts)
+            where = f"in the thread of the card in <#{channel}>"
+        self._send(escalation.agent_user_id, render_owner_told_agent(escalation, where))
+        return follow_up
+
+    def hand_back(self, message: OutboxMessage) -> FollowUp | None:
+        self._send(self._escalation(message).agent_user_id, render_hand_back(self._escalation(message)))
+        return None
+
+    def retire_card(self, message: OutboxMessage) -> FollowUp | None:
+        escalation = self._escalation(message)
+        moved = render_retired_card(escalation, str(message.payload["to"]))
+        self._gateway.call(
+            "chat.update", channel=message.payload["channel"], ts=message.payload["ts"], **moved.as_params()
+        )
+        return None
+
+    def _card_thread(self, escalation: Escalation) -> tuple[str, str]:
+        if not escalation.card_posted:
+            raise DeliveryNotReady(f"{escalation.reference} has no card yet")
+        return str(escalation.card_channel_id), str(escalation.card_ts)
+
+    def _escalation(self, message: OutboxMessage) -> Escalation:
+        if message.escalation_id is None:
+            raise LookupError(f"outbox message {message.id} names no escalation")
+        return load_escalation(self._store, message.escalation_id)
+
+    def _post_card_to(self, channel: str, card: SlackMessage, escalation: Escalation) -> FollowUp:
+        escalation_id = escalation.id or 0
         try:
             response = self._send(channel, card)
         except SlackCallFailed as exc:
@@ -61,13 +146,8 @@ class Deliveries:
         posted_channel, ts = str(response["channel"]), str(response["ts"])
         return lambda tx: card_posted(tx, self._clock, escalation_id, posted_channel, ts)
 
-    def _send(self, channel: str, message: SlackMessage) -> dict:
-        return self._gateway.call(
-            "chat.postMessage", channel=channel, unfurl_links=False, unfurl_media=False, **message.as_params()
-        )
-
-
-def _escalation_id(message: OutboxMessage) -> int:
-    if message.escalation_id is None:
-        raise LookupError(f"outbox message {message.id} names no escalation")
-    return message.escalation_id
+    def _send(self, channel: str, content: SlackMessage, thread_ts: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"channel": channel, "unfurl_links": False, "unfurl_media": False}
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        return self._gateway.call("chat.postMessage", **params, **content.as_params())

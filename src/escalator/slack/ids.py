@@ -1,4 +1,4 @@
-"""Every id Slack sends back to us: slash command, callback ids. One place, no stray literals."""
+"""Every id Slack sends back to us: slash command, callback and action ids. One place, no stray literals."""
 
 from enum import StrEnum
 
@@ -8,3 +8,26 @@ SLASH_COMMAND = "/escalate"
 class CallbackId(StrEnum):
     escalate_form = "escalate_form"  # the handoff modal
     escalate_message = "escalate_message"  # the "Escalate this message" message shortcut
+    update_form = "update_form"
+    resolve_form = "resolve_form"
+    reassign_form = "reassign_form"
+    move_form = "move_form"
+    cancel_form = "cancel_form"
+    close_form = "close_form"
+
+
+class ActionId(StrEnum):
+    """Buttons on the card and in private messages; each button's value is the escalation's id."""
+
+    claim = "claim"
+    unclaim = "unclaim"
+    post_update = "post_update"
+    resolve = "resolve"
+    reassign = "reassign"
+    move = "move"
+    cancel = "cancel"
+    approve = "approve"
+    decline = "decline"
+    close_loop = "close_loop"
+    customer_unreachable = "customer_unreachable"
+    reopen = "reopen"

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 FollowUp = Callable[[Transaction], list[int]]
 Handler = Callable[[OutboxMessage], FollowUp | None]
 
+
+class DeliveryNotReady(Exception):
+    """The message depends on one not delivered yet (a thread reply before its card): try again later."""
+
+
 LEASE = timedelta(seconds=60)  # well above the gateway's timeout: a live attempt never loses its lease
 MAX_BACKOFF = timedelta(minutes=5)
 BATCH = 50
@@ -65,6 +70,9 @@ class OutboxDispatcher:
             if handler is None:
                 raise LookupError(f"no handler for outbox message kind {message.kind!r}")
             follow_up = handler(message)
+        except DeliveryNotReady as exc:
+            self._retry_later(message, str(exc), None)
+            return []
         except SlackCallFailed as exc:
             if exc.transient:
                 self._retry_later(message, exc.error, exc.retry_after)

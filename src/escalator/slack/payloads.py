@@ -81,14 +81,63 @@ class ViewSubmission(_Payload):
     team: _Id | None = None
     view: _View
 
+    def value(self, block_id: str) -> Any:
+        """The value of the input in `block_id` (whose action id is the same), whatever its element."""
+        state = self.view.state.values.get(block_id, {}).get(block_id)
+        return _element_value(state) if isinstance(state, dict) else None
+
+    def text(self, block_id: str) -> str:
+        value = self.value(block_id)
+        return value.strip() if isinstance(value, str) else ""
+
+    def escalation_id(self) -> int | None:
+        """Forms about one escalation carry its id in private_metadata."""
+        return int(self.view.private_metadata) if self.view.private_metadata.isdigit() else None
+
     def handoff_form(self) -> HandoffForm:
-        """Read each field's element state, whatever kind of element holds it."""
-        values: dict[str, Any] = {}
-        for field in HandoffField:
-            state = self.view.state.values.get(field.value, {}).get(field.value)
-            values[field.value] = _element_value(state) if isinstance(state, dict) else None
+        values: dict[str, Any] = {field.value: self.value(field.value) for field in HandoffField}
         values[HandoffField.customer_consent] = bool(values[HandoffField.customer_consent])
         return HandoffForm(**values)
+
+
+class _Action(_Payload):
+    action_id: str
+    value: str = ""
+    action_ts: str = ""
+
+
+class BlockActions(_Payload):
+    """A button press, on a card or in a private message."""
+
+    type: Literal["block_actions"]
+    user: _Id
+    trigger_id: str
+    actions: list[_Action] = Field(min_length=1)
+
+    @property
+    def action(self) -> _Action:
+        return self.actions[0]
+
+    def escalation_id(self) -> int | None:
+        return int(self.action.value) if self.action.value.isdigit() else None
+
+    @property
+    def identity(self) -> str:
+        """The same press delivered twice has the same identity; two presses do not."""
+        return f"action:{self.action.action_id}:{self.action.value}:{self.action.action_ts}:{self.user.id}"
+
+
+class _ReactionItem(_Payload):
+    type: str
+    channel: str | None = None
+    ts: str | None = None
+
+
+class ReactionEvent(_Payload):
+    type: Literal["reaction_added", "reaction_removed"]
+    user: str
+    reaction: str
+    item: _ReactionItem
 
 
 def _element_value(state: dict[str, Any]) -> Any:
@@ -96,6 +145,9 @@ def _element_value(state: dict[str, Any]) -> Any:
     if kind in ("plain_text_input", "number_input"):
         value = state.get("value")
         return value if isinstance(value, str) else None
+    if kind == "users_select":
+        user = state.get("selected_user")
+        return user if isinstance(user, str) else None
     if kind in ("static_select", "radio_buttons"):
         option = state.get("selected_option")
         value = option.get("value") if isinstance(option, dict) else None

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from escalator.clock import Clock
 from escalator.policy import Policy
+from escalator.services.ownership import Ownership
+from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackGateway
 from escalator.slack.outbox import OutboxDispatcher
 from escalator.store.database import Store
@@ -18,3 +20,5 @@ class Runtime:
     clock: Clock
     gateway: SlackGateway
     outbox: OutboxDispatcher
+    ownership: Ownership
+    directory: Directory

@@ -15,7 +15,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalator.store.repositories import EscalationRepository, OutboxRepository
+from escalator.store.repositories import (
+    EscalationRepository,
+    HandledRequests,
+    HistoryRepository,
+    OutboxRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,9 @@ class Transaction:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.escalations = EscalationRepository(session)
+        self.history = HistoryRepository(session)
         self.outbox = OutboxRepository(session)
+        self.handled = HandledRequests(session)
 
 
 class Store:

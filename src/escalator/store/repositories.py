@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation
-from escalator.store.tables import outbox
+from escalator.domain.history import HistoryEntry
+from escalator.store.tables import handled_requests, outbox
 
 
 class EscalationRepository:
@@ -25,8 +27,63 @@ class EscalationRepository:
     def get(self, escalation_id: int) -> Escalation | None:
         return self._session.get(Escalation, escalation_id)
 
+    def get_for_update(self, escalation_id: int) -> Escalation | None:
+        """The escalation, locked until the transaction ends, so two changes never interleave.
+
+        PostgreSQL takes a row lock; SQLite's write transactions are already one at a time.
+        """
+        return self._session.scalars(
+            select(Escalation)
+            .where(Escalation.id == escalation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+
     def by_idempotency_key(self, key: str) -> Escalation | None:
         return self._session.scalars(select(Escalation).where(Escalation.idempotency_key == key)).first()
+
+    def id_by_card(self, channel_id: str, ts: str) -> int | None:
+        """Which escalation a card message shows, if any."""
+        return self._session.scalar(
+            select(Escalation.id).where(Escalation.card_channel_id == channel_id, Escalation.card_ts == ts)
+        )
+
+
+class HistoryRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, entry: HistoryEntry) -> HistoryEntry:
+        self._session.add(entry)
+        self._session.flush()
+        return entry
+
+    def get(self, entry_id: int) -> HistoryEntry | None:
+        return self._session.get(HistoryEntry, entry_id)
+
+    def of(self, escalation_id: int) -> list[HistoryEntry]:
+        return list(
+            self._session.scalars(
+                select(HistoryEntry)
+                .where(HistoryEntry.escalation_id == escalation_id)
+                .order_by(HistoryEntry.id)
+            )
+        )
+
+
+class HandledRequests:
+    """Keys of requests already acted on, so a redelivered one changes nothing, across all workers."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def first_time(self, key: str, now: datetime) -> bool:
+        """Record `key`; False when it was already recorded (by this or a concurrent transaction)."""
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        result = self._session.execute(
+            dialect.insert(handled_requests).values(key=key[:255], at=now).on_conflict_do_nothing()
+        )
+        return result.rowcount == 1
 
 
 @dataclass(frozen=True)
@@ -116,8 +173,18 @@ class OutboxRepository:
             .values(status="failed", lease_until=None, last_error=error[:255])
         )
 
-    def count_pending(self) -> int:
-        return int(
-            self._session.scalar(select(func.count()).select_from(outbox).where(outbox.c.status == "pending"))
-            or 0
+    def has_pending(self, kind: str, escalation_id: int) -> bool:
+        """Whether a message of this kind waits, not yet being delivered (so another would add nothing)."""
+        return (
+            self._session.scalar(
+                select(outbox.c.id)
+                .where(
+                    outbox.c.kind == kind,
+                    outbox.c.escalation_id == escalation_id,
+                    outbox.c.status == "pending",
+                    outbox.c.lease_until.is_(None),
+                )
+                .limit(1)
+            )
+            is not None
         )

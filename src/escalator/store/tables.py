@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import registry
 
-from escalator.domain.escalation import Escalation, EscalationType, Origin, State
+from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin, State
+from escalator.domain.history import HistoryEntry
 from escalator.policy import Priority
 from escalator.store.types import DecimalText, UtcDateTime, enum_column_type
 
@@ -58,7 +59,19 @@ escalations = Table(
     Column("escalation_type", enum_column_type(EscalationType), nullable=False),
     Column("priority", enum_column_type(Priority, length=2), nullable=False),
     Column("trigger_words", JSON, nullable=False),
+    Column("approval", enum_column_type(Approval), nullable=False),
+    Column("approval_by", String(32)),
     Column("state", enum_column_type(State), nullable=False),
+    Column("owner_user_id", String(32)),
+    Column("claimed_at", UtcDateTime),
+    Column("first_update_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("handback_done", Text),
+    Column("handback_for_customer", Text),
+    Column("csat", Integer),
+    Column("cancel_reason", Text),
+    Column("conversation_channel_id", String(32)),
     Column("routed_channel_id", String(32), nullable=False),
     Column("after_hours", Boolean, nullable=False),
     Column("acknowledge_by", UtcDateTime, nullable=False),
@@ -90,5 +103,31 @@ outbox = Table(
     Index(None, "status", "due_at"),
 )
 
+# The audit trail: every transition, who made it, when, from which state to which, and why.
+escalation_events = Table(
+    "escalation_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", Integer, ForeignKey("escalations.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor_user_id", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("note", Text),
+    Column("target", String(64)),
+    Index(None, "escalation_id", "id"),
+)
+
+# Requests already acted on (Events API event_id, view id, action identity): Slack may deliver one
+# twice, to any worker, and the second must change nothing.
+handled_requests = Table(
+    "handled_requests",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
 mapper_registry = registry(metadata=metadata)
 mapper_registry.map_imperatively(Escalation, escalations)
+mapper_registry.map_imperatively(HistoryEntry, escalation_events)

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from escalator.slack.listeners import commands, events, shortcuts, views
+from escalator.slack.listeners import actions, case_forms, commands, events, shortcuts, views
 from escalator.slack.runtime import Runtime
 
 
@@ -11,3 +11,5 @@ def register_listeners(app: App, runtime: Runtime) -> None:
     shortcuts.register(app, runtime)
     views.register(app, runtime)
     events.register(app, runtime)
+    actions.register(app, runtime)
+    case_forms.register(app, runtime)

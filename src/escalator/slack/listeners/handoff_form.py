@@ -7,7 +7,7 @@ import logging
 from escalator.domain.routing import detect
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.payloads import FormOrigin
-from escalator.slack.render import ModalPrefill, render_escalate_modal
+from escalator.slack.rendering.intake import ModalPrefill, render_escalate_modal
 from escalator.slack.runtime import Runtime
 
 log = logging.getLogger(__name__)

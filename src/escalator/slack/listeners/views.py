@@ -13,7 +13,7 @@ from escalator.domain.handoff import HandoffField, check_handoff
 from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
 from escalator.slack.ids import CallbackId
 from escalator.slack.payloads import FormOrigin, ViewSubmission, describe
-from escalator.slack.render import render_saved_view
+from escalator.slack.rendering.intake import render_saved_view
 from escalator.slack.runtime import Runtime
 
 log = logging.getLogger(__name__)

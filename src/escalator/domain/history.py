@@ -1,0 +1,19 @@
+"""The audit trail of an escalation: one entry per transition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass
+class HistoryEntry:
+    escalation_id: int
+    at: datetime
+    actor_user_id: str
+    action: str
+    to_state: str
+    from_state: str | None = None
+    note: str | None = None  # as typed by the person, or said by the app; shown as text
+    target: str | None = None  # the new owner of a reassignment, the destination of a move
+    id: int | None = None

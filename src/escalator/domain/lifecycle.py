@@ -1,0 +1,181 @@
+"""The escalation's state machine and who may do what: one owner, a visible state, every step allowed
+or refused here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from escalator.domain.authority import Approver, approver_for
+from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.policy import Policy
+
+
+class Action(StrEnum):
+    raise_ = "raise"
+    claim = "claim"
+    unclaim = "unclaim"
+    post_update = "post_update"
+    resolve = "resolve"
+    reopen = "reopen"
+    close = "close"
+    customer_unreachable = "customer_unreachable"
+    reassign = "reassign"
+    move = "move"  # re-escalate: up to the supervisors, or to another path
+    cancel = "cancel"
+    approve = "approve"
+    decline = "decline"
+
+    @property
+    def past_tense(self) -> str:
+        return _PAST[self]
+
+
+_PAST = {
+    Action.raise_: "raised",
+    Action.claim: "claimed",
+    Action.unclaim: "returned to the queue",
+    Action.post_update: "posted an update on",
+    Action.resolve: "resolved",
+    Action.reopen: "reopened",
+    Action.close: "closed the loop on",
+    Action.customer_unreachable: "could not reach the customer for",
+    Action.reassign: "reassigned",
+    Action.move: "re-escalated",
+    Action.cancel: "cancelled",
+    Action.approve: "approved the refund on",
+    Action.decline: "declined the refund on",
+}
+
+
+class Role(StrEnum):
+    agent = "agent"  # raised it, and keeps ownership of the customer
+    owner = "owner"  # the specialist who claimed it
+    specialist = "specialist"  # owns the escalation's path
+    supervisor = "supervisor"
+
+
+_ACTIVE = frozenset({State.open, State.claimed})
+
+# Which states each action starts from.
+ALLOWED_FROM: dict[Action, frozenset[State]] = {
+    Action.claim: frozenset({State.open}),
+    Action.unclaim: frozenset({State.claimed}),
+    Action.post_update: frozenset({State.claimed}),
+    Action.resolve: _ACTIVE,
+    Action.reopen: frozenset({State.resolved}),
+    Action.close: frozenset({State.resolved}),
+    Action.customer_unreachable: frozenset({State.resolved}),
+    Action.reassign: _ACTIVE,
+    Action.move: _ACTIVE,
+    Action.cancel: frozenset({State.open, State.claimed, State.resolved}),
+    Action.approve: _ACTIVE,
+    Action.decline: _ACTIVE,
+}
+
+# Who may take each action. Supervisors may do everything.
+ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
+    Action.claim: frozenset({Role.specialist, Role.supervisor}),
+    Action.unclaim: frozenset({Role.owner, Role.supervisor}),
+    Action.post_update: frozenset({Role.owner, Role.supervisor}),
+    Action.resolve: frozenset({Role.owner, Role.supervisor}),
+    Action.reopen: frozenset({Role.agent, Role.owner, Role.supervisor}),
+    Action.close: frozenset({Role.agent, Role.supervisor}),
+    Action.customer_unreachable: frozenset({Role.agent, Role.supervisor}),
+    Action.reassign: frozenset({Role.owner, Role.supervisor}),
+    Action.move: frozenset({Role.agent, Role.owner, Role.specialist, Role.supervisor}),
+    Action.cancel: frozenset({Role.agent, Role.supervisor}),
+    Action.approve: frozenset({Role.supervisor}),
+    Action.decline: frozenset({Role.supervisor}),
+}
+
+_WHO = {
+    Role.agent: "the agent who raised it",
+    Role.owner: "its owner",
+    Role.specialist: "its specialists",
+    Role.supervisor: "the supervisors",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person acting on an escalation, with the user groups of the policy they belong to."""
+
+    user_id: str
+    usergroups: frozenset[str] = frozenset()
+
+
+def roles_of(actor: Actor, escalation: Escalation, policy: Policy) -> frozenset[Role]:
+    roles: set[Role] = set()
+    if actor.user_id == escalation.agent_user_id:
+        roles.add(Role.agent)
+    if escalation.owner_user_id == actor.user_id:
+        roles.add(Role.owner)
+    if is_supervisor(actor, policy):
+        roles.add(Role.supervisor)
+    path = policy.paths.get(escalation.path_key)
+    # A hierarchical escalation sits with the supervisors: the path's specialists don't claim it.
+    if (
+        path
+        and escalation.escalation_type is not EscalationType.hierarchical
+        and (
+            actor.user_id in path.specialists
+            or (path.usergroup is not None and path.usergroup in actor.usergroups)
+        )
+    ):
+        roles.add(Role.specialist)
+    return frozenset(roles)
+
+
+def is_supervisor(actor: Actor, policy: Policy) -> bool:
+    group = policy.supervisors.usergroup
+    return actor.user_id in policy.supervisors.users or (group is not None and group in actor.usergroups)
+
+
+def may_claim(user_id: str, usergroups: frozenset[str], escalation: Escalation, policy: Policy) -> bool:
+    """Whether this person could own the escalation (the check a reassignment's new owner must pass)."""
+    roles = roles_of(Actor(user_id, usergroups), escalation, policy)
+    return bool(roles & {Role.specialist, Role.supervisor})
+
+
+class Refused(Exception):
+    """The action is not allowed; the message is what the person is told, privately."""
+
+
+def check(escalation: Escalation, action: Action, roles: frozenset[Role]) -> None:
+    """Raise Refused with a plain explanation unless `action` is allowed now for someone with `roles`."""
+    ref = escalation.reference
+    if escalation.state not in ALLOWED_FROM[action]:
+        raise Refused(_wrong_state(escalation, action))
+    if not roles & ALLOWED_ROLES[action]:
+        who = " or ".join(_WHO[role] for role in sorted(ALLOWED_ROLES[action], key=list(Role).index))
+        raise Refused(f"Only {who} can do that on {ref}.")
+    if action in (Action.approve, Action.decline):
+        if escalation.approval == Approval.management:
+            raise Refused(f"The refund on {ref} is above a supervisor's authority: management must decide.")
+        if escalation.approval != Approval.pending:
+            raise Refused(f"{ref} has no refund waiting for approval.")
+
+
+def _wrong_state(escalation: Escalation, action: Action) -> str:
+    ref = escalation.reference
+    if action is Action.claim and escalation.state is State.claimed:
+        return f"{ref} is already claimed by <@{escalation.owner_user_id}>."
+    if escalation.state is State.closed:
+        return f"{ref} is closed: the loop with the customer is closed."
+    if escalation.state is State.cancelled:
+        return f"{ref} was cancelled."
+    if escalation.state is State.resolved:
+        return f"{ref} is resolved: reopen it first."
+    if escalation.state is State.open and action in (Action.post_update, Action.unclaim):
+        return f"Nobody owns {ref} yet: claim it first."
+    return f"That can't be done while {ref} is {escalation.state.value}."
+
+
+def approval_for(escalation: Escalation, policy: Policy) -> Approval:
+    """What the refund asked for needs, by the policy's authority limits."""
+    return {
+        Approver.agent: Approval.not_needed,
+        Approver.supervisor: Approval.pending,
+        Approver.management: Approval.management,
+    }[approver_for(escalation.refund_amount, policy.authority)]

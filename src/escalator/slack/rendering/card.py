@@ -1,0 +1,140 @@
+"""The handoff card: rendered whole from the escalation's state, for the first post and every update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.domain.lifecycle import ALLOWED_FROM, Action
+from escalator.domain.sla import humanize
+from escalator.policy import Policy
+from escalator.slack.ids import ActionId
+from escalator.slack.rendering import phrases
+from escalator.slack.rendering.engine import SlackMessage, message
+from escalator.slack.text import clip, mrkdwn_escape
+
+_TYPE_ICONS = {
+    EscalationType.functional: ":arrow_right:",
+    EscalationType.hierarchical: ":arrow_up:",
+    EscalationType.priority: ":rotating_light:",
+    EscalationType.incident: ":fire:",
+}
+
+
+@dataclass(frozen=True)
+class _Button:
+    action_id: ActionId
+    action: Action
+    text: str
+    style: str | None = None
+
+
+# The card's buttons, in the order shown; each appears only in the states its action starts from.
+# Who may press them is checked on the server when they are pressed.
+_CARD_BUTTONS = (
+    _Button(ActionId.claim, Action.claim, "Claim", "primary"),
+    _Button(ActionId.post_update, Action.post_update, "Post update", "primary"),
+    _Button(ActionId.resolve, Action.resolve, "Resolve"),
+    _Button(ActionId.close_loop, Action.close, "Close the loop", "primary"),
+    _Button(ActionId.reopen, Action.reopen, "Reopen"),
+    _Button(ActionId.reassign, Action.reassign, "Reassign"),
+    _Button(ActionId.unclaim, Action.unclaim, "Unclaim"),
+    _Button(ActionId.move, Action.move, "Escalate up / move"),
+    _Button(ActionId.approve, Action.approve, "Approve refund", "primary"),
+    _Button(ActionId.decline, Action.decline, "Decline refund", "danger"),
+    _Button(ActionId.cancel, Action.cancel, "Cancel", "danger"),
+)
+
+_APPROVAL_NOTES = {
+    Approval.not_needed: "within the agent's authority",
+    Approval.pending: "needs a supervisor's approval",
+    Approval.management: "above a supervisor's authority: management must decide",
+}
+
+
+def render_card(escalation: Escalation, policy: Policy) -> SlackMessage:
+    """The whole handoff card, from the escalation's state: for the first post and every update."""
+    return message("handoff_card.json.j2", **_card_context(escalation, policy))
+
+
+def render_delivery_alert(escalation: Escalation, policy: Policy, failed_channel: str) -> SlackMessage:
+    problem, fix = phrases.channel_problem(escalation.delivery_problem or "unknown_error")
+    return message(
+        "delivery_alert.json.j2",
+        failed_channel=failed_channel,
+        problem=problem,
+        fix=fix,
+        **_card_context(escalation, policy),
+    )
+
+
+def render_retired_card(escalation: Escalation, moved_to: str) -> SlackMessage:
+    """What is left of a card in a channel the escalation has moved away from."""
+    text = (
+        f":twisted_rightwards_arrows: *{escalation.reference}* ({mrkdwn_escape(escalation.customer_name)}) "
+        f"was re-escalated to <#{moved_to}>: follow it there."
+    )
+    return SlackMessage(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+def card_buttons(escalation: Escalation) -> list[dict[str, Any]]:
+    shown = []
+    for button in _CARD_BUTTONS:
+        if escalation.state not in ALLOWED_FROM[button.action]:
+            continue
+        if button.action in (Action.approve, Action.decline) and escalation.approval is not Approval.pending:
+            continue
+        element: dict[str, Any] = {
+            "type": "button",
+            "action_id": button.action_id.value,
+            "text": {"type": "plain_text", "text": button.text},
+            "value": str(escalation.id),
+        }
+        if button.style:
+            element["style"] = button.style
+        shown.append(element)
+    return shown
+
+
+def state_label(escalation: Escalation) -> str:
+    if escalation.state is State.claimed and escalation.claimed_at:
+        taken = humanize(escalation.claimed_at - escalation.raised_at)
+        return f":eyes: Claimed by <@{escalation.owner_user_id}> · acknowledged in {taken}"
+    if escalation.state is State.resolved:
+        return (
+            f":white_check_mark: Resolved by <@{escalation.owner_user_id}> · waiting for "
+            f"<@{escalation.agent_user_id}> to close the loop with the customer"
+        )
+    if escalation.state is State.closed:
+        return f":lock: Closed · customer satisfaction {escalation.csat}/5"
+    if escalation.state is State.cancelled:
+        return f":no_entry_sign: Cancelled: {mrkdwn_escape(escalation.cancel_reason or '')}"
+    return ":hourglass_flowing_sand: Open — waiting for a specialist"
+
+
+def _approval_note(escalation: Escalation) -> str:
+    if escalation.approval in (Approval.approved, Approval.declined):
+        return f"{escalation.approval.value} by <@{escalation.approval_by}>"
+    return _APPROVAL_NOTES[escalation.approval]
+
+
+def _card_context(escalation: Escalation, policy: Policy) -> dict[str, Any]:
+    fallback = clip(
+        f"{escalation.reference} · {escalation.priority.value} · "
+        f"{mrkdwn_escape(phrases.path_label(escalation, policy))}: "
+        f"{mrkdwn_escape(escalation.customer_name)} — {mrkdwn_escape(escalation.summary)}",
+        300,
+    )
+    return {
+        "e": escalation,
+        "path_label": phrases.path_label(escalation, policy),
+        "type_icon": _TYPE_ICONS[escalation.escalation_type],
+        "state_label": state_label(escalation),
+        "approval_note": _approval_note(escalation),
+        "targets": phrases.targets(escalation, policy),
+        "owners": phrases.owners(escalation, policy),
+        "reactions": policy.reactions,
+        "buttons": card_buttons(escalation),
+        "fallback": fallback,
+    }
