@@ -6,16 +6,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -25,7 +25,6 @@ from slack_requests import SlackSender
 from escalator.policy import Policy, parse_policy
 from escalator.settings import Settings
 from escalator.store.database import Store
-from escalator.store.tables import outbox
 from escalator.wiring import Worker, build_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,50 +180,74 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+class TrackingExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, counting the work in flight so tests can wait for it to finish."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="bolt-test")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        with self._lock:
+            self._in_flight += 1
+            self.idle.clear()
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: object) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.idle.set()
+
+
 class RunningApp:
     """The app as one worker builds it, served over real HTTP on 127.0.0.1."""
 
-    def __init__(self, worker: Worker, slack: SlackSender, clock: FakeClock) -> None:
+    def __init__(
+        self, worker: Worker, executor: TrackingExecutor, clock: FakeClock, response_url: str
+    ) -> None:
         self.worker = worker
-        self.slack = slack
+        self.executor = executor
         self.clock = clock
         self.store = worker.runtime.store
+        self._server = make_server(
+            "127.0.0.1", 0, worker.web, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.slack = SlackSender(f"http://127.0.0.1:{self._server.server_port}", SIGNING_SECRET, response_url)
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until no outbox message is being delivered (the listeners finish after their ack)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.store.transaction() as tx:
-                busy = tx.session.scalar(
-                    select(func.count())
-                    .select_from(outbox)
-                    .where(outbox.c.status == "pending", outbox.c.lease_until.is_not(None))
-                )
-            if not busy:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError("outbox deliveries still in flight")
-            time.sleep(0.01)
+        """Wait until the listeners have finished what they do after their ack."""
+        if not self.executor.idle.wait(timeout):
+            raise AssertionError("listeners still busy")
 
     def deliver_due(self) -> int:
         """Run the outbox sweep once, as the background thread would on its next tick."""
         return self.worker.runtime.outbox.deliver_due()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self.worker.close()
+
+
+def start_app(database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy) -> RunningApp:
+    # A short Web API timeout so "Slack hangs" tests take a second, not ten.
+    settings = make_settings(database_url, slack_api, SLACK_API_TIMEOUT=1.0)
+    executor = TrackingExecutor(max_workers=8)
+    worker = build_worker(settings, policy, clock, sweep=False, executor=executor)
+    return RunningApp(worker, executor, clock, slack_api.response_url)
 
 
 @pytest.fixture
 def running_app(
     store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
 ) -> Iterator[RunningApp]:
-    # A short Web API timeout so "Slack hangs" tests take a second, not ten.
-    settings = make_settings(database_url, slack_api, SLACK_API_TIMEOUT=1.0)
-    worker = build_worker(settings, policy, clock, sweep=False)
-    server = make_server(
-        "127.0.0.1", 0, worker.web, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    sender = SlackSender(f"http://127.0.0.1:{server.server_port}", SIGNING_SECRET, slack_api.response_url)
-    yield RunningApp(worker, sender, clock)
-    server.shutdown()
-    server.server_close()
-    worker.close()
+    app = start_app(database_url, slack_api, clock, policy)
+    yield app
+    app.close()

@@ -108,6 +108,88 @@ class SlackSender:
             )
         )
 
+    def press(
+        self,
+        action_id: str,
+        escalation_id: int | None,
+        user_id: str,
+        *,
+        action_ts: str | None = None,
+        channel_id: str = "C0123BILL",
+    ) -> requests.Response:
+        """A button press on a card (or a private message), as a block_actions payload."""
+        n = next(_ids)
+        return self.interaction(
+            {
+                "type": "block_actions",
+                "team": {"id": TEAM_ID, "domain": "example"},
+                "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
+                "api_app_id": "A0ESCALATOR",
+                "token": "legacy-verification-token",
+                "container": {
+                    "type": "message",
+                    "message_ts": "1764000000.000001",
+                    "channel_id": channel_id,
+                    "is_ephemeral": False,
+                },
+                "trigger_id": f"{n}.7777.trigger",
+                "channel": {"id": channel_id, "name": "billing"},
+                "message": {"type": "message", "ts": "1764000000.000001", "text": "card"},
+                "response_url": f"{self.response_url}/{n}",
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action_id,
+                        "block_id": "card_actions",
+                        "value": str(escalation_id),
+                        "text": {"type": "plain_text", "text": action_id},
+                        "action_ts": action_ts or f"1764000{n:03d}.000001",
+                    }
+                ],
+            }
+        )
+
+    def submit_form(
+        self,
+        callback_id: str,
+        escalation_id: int | None,
+        values: dict[str, dict[str, Any]],
+        user_id: str,
+        view_id: str | None = None,
+    ) -> requests.Response:
+        payload = view_submission(
+            values,
+            view_id=view_id or f"V{next(_ids):08d}",
+            private_metadata=str(escalation_id),
+            user_id=user_id,
+        )
+        payload["view"]["callback_id"] = callback_id
+        return self.interaction(payload)
+
+    def reaction(
+        self,
+        reaction: str,
+        user_id: str,
+        channel: str,
+        ts: str | None,
+        *,
+        added: bool = True,
+        event_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return self.event(
+            {
+                "type": "reaction_added" if added else "reaction_removed",
+                "user": user_id,
+                "reaction": reaction,
+                "item_user": "U0BOT",
+                "item": {"type": "message", "channel": channel, "ts": ts},
+                "event_ts": f"{time.time():.6f}",
+            },
+            event_id=event_id,
+            headers=headers,
+        )
+
     def event(
         self, event: dict[str, Any], *, event_id: str | None = None, headers: dict[str, str] | None = None
     ) -> requests.Response:

@@ -65,3 +65,11 @@ def test_parallel_claims_give_each_message_to_exactly_one_worker(database_url: s
         thread.join()
     claimed = sorted(i for slot in won for i in slot)
     assert claimed == sorted(ids)
+
+
+def test_a_request_key_is_handled_once(store: Store):
+    with store.transaction() as tx:
+        assert tx.handled.first_time("event:Ev1", WEDNESDAY_MORNING)
+    with store.transaction() as tx:
+        assert not tx.handled.first_time("event:Ev1", WEDNESDAY_MORNING)
+        assert tx.handled.first_time("event:Ev2", WEDNESDAY_MORNING)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import NoReturn
 
 from slack_bolt import App
@@ -116,11 +117,17 @@ class Worker:
 
 
 def build_worker(
-    settings: Settings, policy: Policy, clock: Clock | None = None, *, sweep: bool = True
+    settings: Settings,
+    policy: Policy,
+    clock: Clock | None = None,
+    *,
+    sweep: bool = True,
+    executor: Executor | None = None,
 ) -> Worker:
+    """One worker. Tests pass their own clock, run the sweep themselves, and watch the listeners' pool."""
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock())
-    bolt = build_bolt_app(settings, runtime)
+    bolt = build_bolt_app(settings, runtime, executor)
     if sweep:
         runtime.outbox.start()
     return Worker(bolt, EscalatorWeb(bolt, store), runtime)

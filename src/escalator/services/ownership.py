@@ -20,7 +20,7 @@ from escalator.domain.routing import route
 from escalator.domain.sla import sla_deadlines
 from escalator.policy import Policy
 from escalator.services.messages import Message
-from escalator.store.database import Store, Transaction
+from escalator.store.database import Store
 
 SUPERVISORS = "supervisors"  # the destination of an escalation moved up
 
@@ -221,15 +221,11 @@ class Ownership:
                     target=effects.target,
                 )
             )
-            ids = [tx.outbox.add(Message.thread_note, now, escalation_id, {"entry_id": entry.id})]
-            if not card_moves:
-                ids += _update_card(tx, escalation_id, now)
-            ids += [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in effects.messages]
+            messages = [(Message.thread_note, {"entry_id": entry.id}), *effects.messages]
+            if card_moves:  # the card is posted anew first, so the note lands in the new card's thread
+                messages = [*effects.messages, messages[0]]
+            elif not tx.outbox.has_pending(Message.update_card, escalation_id):
+                # The card is rendered from state when delivered: one waiting update shows this change too.
+                messages.insert(1, (Message.update_card, {}))
+            ids = [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in messages]
         return Outcome(escalation, ids)
-
-
-def _update_card(tx: Transaction, escalation_id: int, now: datetime) -> list[int]:
-    # The card is rendered from state when delivered: one waiting update already shows this change.
-    if tx.outbox.has_pending(Message.update_card, escalation_id):
-        return []
-    return [tx.outbox.add(Message.update_card, now, escalation_id)]

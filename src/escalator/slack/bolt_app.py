@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
@@ -51,15 +51,14 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
     )
 
 
-def build_bolt_app(settings: Settings, runtime: Runtime) -> App:
-    """The Bolt app, with our listeners. Constructing it calls auth.test through SLACK_API_URL."""
+def build_bolt_app(settings: Settings, runtime: Runtime, executor: Executor | None = None) -> App:
+    """The Bolt app, with our listeners."""
     app = App(
         client=runtime.gateway.client,
         signing_secret=settings.SLACK_SIGNING_SECRET,
         # Listeners ack first, then keep working on this pool while Slack already has its answer.
-        listener_executor=ThreadPoolExecutor(
-            max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
-        ),
+        listener_executor=executor
+        or ThreadPoolExecutor(max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"),
         logger=logging.getLogger("escalator.bolt"),
         # Bolt's own auth.test then happens on the first request, so a worker still boots while Slack
         # is briefly unreachable; app.py checks the token once before starting workers.

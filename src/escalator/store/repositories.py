@@ -80,10 +80,13 @@ class HandledRequests:
     def first_time(self, key: str, now: datetime) -> bool:
         """Record `key`; False when it was already recorded (by this or a concurrent transaction)."""
         dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        result = self._session.execute(
-            dialect.insert(handled_requests).values(key=key[:255], at=now).on_conflict_do_nothing()
+        inserted = self._session.execute(
+            dialect.insert(handled_requests)
+            .values(key=key[:255], at=now)
+            .on_conflict_do_nothing()
+            .returning(handled_requests.c.key)
         )
-        return result.rowcount == 1
+        return inserted.first() is not None
 
 
 @dataclass(frozen=True)
