@@ -173,6 +173,7 @@ def make_settings(database_url: str, slack_api: SlackApiStub, **extra: object) -
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -51,6 +51,10 @@ class Reply:
         return cls(status=503, body=None)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # parallel tests open many connections at once; 5 would drop some
+
+
 class SlackApiStub:
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -66,7 +70,7 @@ class SlackApiStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -157,6 +161,8 @@ class SlackApiStub:
                 "ts": ts,
                 "message": {"ts": ts, "text": params.get("text")},
             }
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "C0GROUPDM1"}}
         if method in ("views.open", "views.update", "views.publish"):
             return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
         return {"ok": True}

@@ -354,3 +354,50 @@ def test_every_transition_is_in_the_history(running_app: RunningApp, slack_api: 
         ("reopen", AGENT, "resolved", "claimed"),
     ]
     assert entries[2].note == "Fixed"
+
+
+def test_history_command_prints_the_audit_trail(
+    running_app: RunningApp, slack_api: SlackApiStub, database_url: str, monkeypatch, capsys
+):
+    from escalator.cli import main
+
+    escalation = raise_escalation(running_app, slack_api)
+    pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
+    running_app.slack.submit_form(
+        "update_form", escalation.id, {"update": text("Called the bank.\nWaiting.")}, ALEX
+    )
+    running_app.settle()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    assert main(["history", "esc-1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "ESC-1 · billing · P2 · functional · claimed, owner U0ALEX"
+    assert out[1].startswith("2026-11-25 10:00:00 UTC  U0AGENT") and out[1].endswith("→ open")
+    assert "U0ALEX" in out[2] and "claim" in out[2] and out[2].endswith("open → claimed")
+    assert out[3].split()[4] == "post_update" and out[4:] == ["    Called the bank.", "    Waiting."]
+    assert main(["history", "ESC-99"]) == 1
+    assert "there is no ESC-99" in capsys.readouterr().err
+    assert main(["history", "INC-3"]) == 2
+
+
+def test_the_warm_transfer_can_be_a_group_dm(store, database_url: str, slack_api: SlackApiStub, clock):
+    from conftest import POLICY_YAML, start_app
+
+    from escalator.policy import parse_policy
+
+    policy = parse_policy(POLICY_YAML + "warm_transfer: group_dm\n")
+    app = start_app(database_url, slack_api, clock, policy)
+    try:
+        escalation = raise_escalation(app, slack_api)
+        pressed_and_settled(app, slack_api, "claim", escalation, ALEX)
+    finally:
+        app.close()
+
+    (opened,) = slack_api.calls_to("conversations.open")
+    assert opened.params["users"] == "U0AGENT,U0ALEX"
+    intro = next(c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == "C0GROUPDM1")
+    assert "Hi <@U0ALEX>. <@U0AGENT> has *Jane Doe*" in shown(intro) and "thread_ts" not in intro.params
+    pointer = [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == AGENT][-1]
+    assert "Talk to them in <#C0GROUPDM1>" in shown(pointer)
+    with store.transaction() as tx:
+        assert tx.escalations.get(escalation.id).conversation_channel_id == "C0GROUPDM1"
