@@ -228,8 +228,12 @@ class RunningApp:
             raise AssertionError("listeners still busy")
 
     def deliver_due(self) -> int:
-        """Run the outbox sweep once, as the background thread would on its next tick."""
+        """Deliver what is due in the outbox, as the scheduler does on each tick."""
         return self.worker.runtime.outbox.deliver_due()
+
+    def tick(self) -> None:
+        """One scheduler tick, as the background thread runs it every ESCALATOR_TICK seconds."""
+        self.worker.scheduler.tick()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -241,7 +245,7 @@ def start_app(database_url: str, slack_api: SlackApiStub, clock: FakeClock, poli
     # A short Web API timeout so "Slack hangs" tests take a second, not ten.
     settings = make_settings(database_url, slack_api, SLACK_API_TIMEOUT=1.0)
     executor = TrackingExecutor(max_workers=8)
-    worker = build_worker(settings, policy, clock, sweep=False, executor=executor)
+    worker = build_worker(settings, policy, clock, background=False, executor=executor)
     return RunningApp(worker, executor, clock, slack_api.response_url)
 
 

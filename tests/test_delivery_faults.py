@@ -133,7 +133,7 @@ def test_a_card_waiting_for_slack_survives_a_restart(
     running_app.worker.close()  # the worker stops with the card still undelivered
 
     clock.advance(minutes=1)
-    restarted = build_worker(make_settings(database_url, slack_api), policy, clock, sweep=False)
+    restarted = build_worker(make_settings(database_url, slack_api), policy, clock, background=False)
     try:
         restarted.runtime.outbox.deliver_due()
         restarted.runtime.outbox.deliver_due()

@@ -48,7 +48,7 @@ def test_healthz_answers_when_the_database_does(running_app: RunningApp):
 
 def test_healthz_is_503_when_the_database_is_down(slack_api: SlackApiStub, policy: Policy):
     settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2", slack_api)
-    worker = build_worker(settings, policy, sweep=False)
+    worker = build_worker(settings, policy, background=False)
     statuses: list[str] = []
     body = worker.web({"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"}, lambda s, h: statuses.append(s))
     worker.close()

@@ -122,6 +122,8 @@ class SlaTargets(_Section):
     acknowledge: Duration
     first_update: Duration
     resolve: Duration
+    # At the first-update breach, return the case to the queue instead of only telling its owner.
+    unclaim_without_update: bool = False
 
 
 class EscalationPath(_Section):
@@ -186,6 +188,12 @@ class CloseTheLoop(_Section):
     max_reminders: int = Field(default=3, ge=0, le=100)
 
 
+class CustomerDeadline(_Section):
+    """The customer's own deadline from the handoff form: a promise, apart from the internal SLA."""
+
+    remind_before: Duration = timedelta(hours=1)
+
+
 class Digest(_Section):
     channel: ChannelId
     at: ClockTime = time(9, 0)
@@ -201,6 +209,7 @@ class Policy(_Section):
     triggers: Triggers = Triggers()
     reactions: Reactions = Reactions()
     close_the_loop: CloseTheLoop = CloseTheLoop()
+    customer_deadline: CustomerDeadline = CustomerDeadline()
     digest: Digest | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread
 

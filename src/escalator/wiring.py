@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
 from escalator.policy import Policy, load_policy
+from escalator.scheduler import Scheduler
 from escalator.settings import Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import SlackCallFailed
@@ -104,15 +105,16 @@ def configure_logging() -> None:
 
 
 class Worker:
-    """Everything one worker process runs: the web app, and the outbox sweep beside it."""
+    """Everything one worker process runs: the web app, and the scheduler ticking beside it."""
 
-    def __init__(self, bolt: App, web: EscalatorWeb, runtime: Runtime) -> None:
+    def __init__(self, bolt: App, web: EscalatorWeb, runtime: Runtime, scheduler: Scheduler) -> None:
         self.bolt = bolt
         self.web = web
         self.runtime = runtime
+        self.scheduler = scheduler
 
     def close(self) -> None:
-        self.runtime.outbox.stop()
+        self.scheduler.stop()
         self.runtime.store.dispose()
 
 
@@ -121,16 +123,17 @@ def build_worker(
     policy: Policy,
     clock: Clock | None = None,
     *,
-    sweep: bool = True,
+    background: bool = True,
     executor: Executor | None = None,
 ) -> Worker:
-    """One worker. Tests pass their own clock, run the sweep themselves, and watch the listeners' pool."""
+    """One worker. Tests pass their own clock, tick its scheduler themselves, and watch its listeners."""
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock())
     bolt = build_bolt_app(settings, runtime, executor)
-    if sweep:
-        runtime.outbox.start()
-    return Worker(bolt, EscalatorWeb(bolt, store), runtime)
+    scheduler = Scheduler(runtime.reminders, runtime.outbox, settings.ESCALATOR_TICK)
+    if background:
+        scheduler.start()
+    return Worker(bolt, EscalatorWeb(bolt, store), runtime, scheduler)
 
 
 def worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:

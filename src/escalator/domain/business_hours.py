@@ -49,3 +49,12 @@ def add_business_time(
 def _at(day, clock: time, zone: ZoneInfo) -> datetime:
     # Compare in UTC: aware datetimes in one ZoneInfo subtract by wall clock, not elapsed time.
     return datetime.combine(day, clock, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+
+
+def tomorrow_morning(now: datetime, hours: BusinessHours | None, zone: ZoneInfo) -> datetime:
+    """When "tomorrow" starts for a reminder: the next working day's opening, or a day from now."""
+    if hours is None:
+        return now + timedelta(days=1)
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    midnight = datetime.combine(tomorrow, time(0, 0), tzinfo=zone)
+    return add_business_time(midnight, timedelta(0), hours, zone)

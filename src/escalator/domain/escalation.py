@@ -102,6 +102,10 @@ class Escalation:
     handback_for_customer: str | None = None
     csat: int | None = None  # how the customer felt at the end, 1–5, recorded on close
     cancel_reason: str | None = None
+    # When each SLA target was missed, if it was.
+    acknowledge_breached_at: datetime | None = None
+    first_update_breached_at: datetime | None = None
+    resolve_breached_at: datetime | None = None
     # The warm transfer's shared place: a group DM, or None when it is the card's thread.
     conversation_channel_id: str | None = None
     card_channel_id: str | None = None

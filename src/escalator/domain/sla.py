@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from escalator.domain.business_hours import add_business_time
 from escalator.policy import Policy, Priority
+
+NUDGE_AT = 0.75  # the share of a target after which its owners are nudged
+
+
+class Target(StrEnum):
+    acknowledge = "acknowledge"
+    first_update = "first_update"
+    resolve = "resolve"
 
 
 @dataclass(frozen=True)
@@ -15,26 +24,32 @@ class SlaDeadlines:
     first_update_by: datetime
     resolve_by: datetime
 
+    def of(self, target: Target) -> datetime:
+        return getattr(self, f"{target.value}_by")
+
+
+def target_moments(start: datetime, duration: timedelta, policy: Policy) -> tuple[datetime, datetime]:
+    """When to nudge (at 75 %) and when the target is breached, for a target of `duration` from `start`.
+
+    Counted in business time when the policy has hours; then each whole day of a target means one
+    working day (`1d` on a 09:00–17:30 day is 8.5 open hours), which is what a team means by
+    "resolve within a day".
+    """
+    hours = policy.business_hours
+    if hours is not None:
+        days, rest = divmod(duration, timedelta(days=1))
+        duration = days * hours.length + rest
+    nudge = add_business_time(start, duration * NUDGE_AT, hours, policy.zone)
+    return nudge, add_business_time(start, duration, hours, policy.zone)
+
 
 def sla_deadlines(raised_at: datetime, priority: Priority, policy: Policy) -> SlaDeadlines:
-    """Each target runs from the moment the escalation is raised, in business time when the policy has hours.
-
-    With business hours, each whole day of a target means one working day (`1d` on a 09:00–17:30
-    day is 8.5 open hours), which is what a team means by "resolve within a day".
-    """
+    """Each target runs from the moment the escalation is raised."""
     targets = policy.targets(priority)
-    hours = policy.business_hours
-
-    def due(duration: timedelta) -> datetime:
-        if hours is not None:
-            days, rest = divmod(duration, timedelta(days=1))
-            duration = days * hours.length + rest
-        return add_business_time(raised_at, duration, hours, policy.zone)
-
     return SlaDeadlines(
-        acknowledge_by=due(targets.acknowledge),
-        first_update_by=due(targets.first_update),
-        resolve_by=due(targets.resolve),
+        acknowledge_by=target_moments(raised_at, targets.acknowledge, policy)[1],
+        first_update_by=target_moments(raised_at, targets.first_update, policy)[1],
+        resolve_by=target_moments(raised_at, targets.resolve, policy)[1],
     )
 
 

@@ -12,3 +12,4 @@ class Message(StrEnum):
     warm_transfer = "warm_transfer"  # the introduction, where the agent and the owner talk
     hand_back = "hand_back"  # the handback note to the agent, with the buttons to close the loop
     retire_card = "retire_card"  # the card in a channel the escalation has moved away from
+    timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors

@@ -2,7 +2,8 @@
 
 Every change locks the escalation, checks the state machine and the actor's roles, records a history
 entry, and leaves for delivery: the card re-rendered in place, the entry in the card's thread, and
-whatever else the step needs (the warm transfer, the handback to the agent, a card in a new channel).
+whatever else the step needs (the warm transfer, the handback to the agent, a card in a new channel),
+and plans or cancels the timers the step starts or ends.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from escalator.domain.escalation import Approval, Escalation, EscalationType, St
 from escalator.domain.history import HistoryEntry
 from escalator.domain.lifecycle import Action, Actor, Refused, check, may_claim, roles_of
 from escalator.domain.routing import route
-from escalator.domain.sla import sla_deadlines
+from escalator.domain.sla import Target, sla_deadlines
+from escalator.domain.timers import ACKNOWLEDGE_TIMERS, LOOP_TIMERS, TimerKind, target_timers
 from escalator.policy import Policy
 from escalator.services.messages import Message
-from escalator.store.database import Store
+from escalator.store.database import Store, Transaction
 
 SUPERVISORS = "supervisors"  # the destination of an escalation moved up
 
@@ -33,13 +35,18 @@ class Outcome:
 
 
 @dataclass
-class _Effects:
+class Effects:
+    """What a step does besides changing the escalation itself."""
+
     note: str | None = None
     target: str | None = None
     messages: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
+    timers: list[tuple[TimerKind, datetime, dict[str, Any]]] = field(default_factory=list)
+    cancel_timers: tuple[TimerKind, ...] = ()
+    card_moves: bool = False  # the card is posted anew elsewhere instead of updated in place
 
 
-_Change = Callable[[Escalation, datetime], _Effects]
+Change = Callable[[Escalation, datetime], Effects]
 
 
 class Ownership:
@@ -56,10 +63,6 @@ class Ownership:
         with self._store.transaction() as tx:
             return tx.escalations.get(escalation_id)
 
-    def history(self, escalation_id: int) -> list[HistoryEntry]:
-        with self._store.transaction() as tx:
-            return tx.history.of(escalation_id)
-
     def permitted(self, escalation_id: int, actor: Actor, action: Action) -> Escalation:
         """Check before opening a form, so nobody fills one in for nothing. Raises Refused."""
         escalation = self.get(escalation_id)
@@ -71,40 +74,44 @@ class Ownership:
     # The steps.
 
     def claim(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+        def change(e: Escalation, now: datetime) -> Effects:
             e.state, e.owner_user_id, e.claimed_at = State.claimed, actor.user_id, e.claimed_at or now
-            return _Effects(messages=[(Message.warm_transfer, {})])
+            return Effects(messages=[(Message.warm_transfer, {})])
 
         return self._apply(key, escalation_id, actor, Action.claim, change)
 
     def unclaim(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
-            e.state, e.owner_user_id = State.open, None
-            return _Effects()
-
-        return self._apply(key, escalation_id, actor, Action.unclaim, change)
+        return self._apply(key, escalation_id, actor, Action.unclaim, unclaiming(None))
 
     def post_update(self, key: str, escalation_id: int, actor: Actor, text: str) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+        def change(e: Escalation, now: datetime) -> Effects:
             e.first_update_at = e.first_update_at or now
-            return _Effects(note=text)
+            return Effects(note=text)
 
         return self._apply(key, escalation_id, actor, Action.post_update, change)
 
     def resolve(self, key: str, escalation_id: int, actor: Actor, done: str, for_customer: str) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+        loop = self._policy.close_the_loop
+
+        def change(e: Escalation, now: datetime) -> Effects:
             e.state, e.resolved_at = State.resolved, now
             e.owner_user_id = e.owner_user_id or actor.user_id
             e.handback_done, e.handback_for_customer = done, for_customer
-            return _Effects(note=done, messages=[(Message.hand_back, {})])
+            # The agent is reminded to close the loop; with no reminders, the supervisors hear of it then.
+            first = TimerKind.close_the_loop if loop.max_reminders else TimerKind.loop_still_open
+            return Effects(
+                note=done,
+                messages=[(Message.hand_back, {})],
+                timers=[(first, now + loop.remind_after, {"reminder": 1})],
+            )
 
         return self._apply(key, escalation_id, actor, Action.resolve, change)
 
-    def reopen(self, key: str, escalation_id: int, actor: Actor, reason: str | None = None) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+    def reopen(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
+        def change(e: Escalation, now: datetime) -> Effects:
             e.state = State.claimed if e.owner_user_id else State.open
             e.resolved_at = None
-            return _Effects(note=reason)
+            return Effects(cancel_timers=LOOP_TIMERS)
 
         return self._apply(key, escalation_id, actor, Action.reopen, change)
 
@@ -112,22 +119,23 @@ class Ownership:
         if not 1 <= csat <= 5:
             raise Refused("Choose how the customer felt, from 1 to 5.")
 
-        def change(e: Escalation, now: datetime) -> _Effects:
+        def change(e: Escalation, now: datetime) -> Effects:
             e.state, e.closed_at, e.csat = State.closed, now, csat
-            return _Effects(note=f"Customer satisfaction {csat}/5" + (f": {comment}" if comment else ""))
+            note = f"Customer satisfaction {csat}/5" + (f": {comment}" if comment else "")
+            return Effects(note=note, cancel_timers=LOOP_TIMERS)
 
         return self._apply(key, escalation_id, actor, Action.close, change)
 
     def customer_unreachable(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
-            return _Effects(note="The agent tried to reach the customer and will try again.")
+        def change(e: Escalation, now: datetime) -> Effects:
+            return Effects(note="The agent tried to reach the customer and will try again.")
 
         return self._apply(key, escalation_id, actor, Action.customer_unreachable, change)
 
     def reassign(
         self, key: str, escalation_id: int, actor: Actor, new_owner: str, new_owner_groups: frozenset[str]
     ) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+        def change(e: Escalation, now: datetime) -> Effects:
             if not may_claim(new_owner, new_owner_groups, e, self._policy):
                 raise Refused(
                     f"<@{new_owner}> is not one of the specialists or supervisors for {e.reference}."
@@ -135,67 +143,32 @@ class Ownership:
             if new_owner == e.owner_user_id:
                 raise Refused(f"<@{new_owner}> already owns {e.reference}.")
             e.state, e.owner_user_id, e.claimed_at = State.claimed, new_owner, e.claimed_at or now
-            return _Effects(target=new_owner, messages=[(Message.warm_transfer, {})])
+            return Effects(target=new_owner, messages=[(Message.warm_transfer, {})])
 
         return self._apply(key, escalation_id, actor, Action.reassign, change)
 
     def move(self, key: str, escalation_id: int, actor: Actor, destination: str, reason: str) -> Outcome:
         """Re-escalate: up to the supervisors (hierarchical), or to another path. The history stays."""
-        policy = self._policy
-        if destination != SUPERVISORS and destination not in policy.paths:
+        if destination != SUPERVISORS and destination not in self._policy.paths:
             raise Refused("Choose where the escalation should go.")
-
-        def change(e: Escalation, now: datetime) -> _Effects:
-            if destination == SUPERVISORS:
-                if e.escalation_type is EscalationType.hierarchical:
-                    raise Refused(f"{e.reference} is already with the supervisors.")
-                e.escalation_type = EscalationType.hierarchical
-            else:
-                if destination == e.path_key and e.escalation_type is not EscalationType.hierarchical:
-                    raise Refused(f"{e.reference} is already with {policy.paths[destination].label}.")
-                e.path_key = destination
-                if e.escalation_type is EscalationType.hierarchical:
-                    e.escalation_type = EscalationType.functional
-            old_card = {"channel": e.card_channel_id, "ts": e.card_ts}
-            destination_route = route(e.path_key, e.escalation_type, now, policy)
-            e.state, e.owner_user_id = State.open, None
-            e.routed_channel_id, e.after_hours = destination_route.channel_id, destination_route.after_hours
-            e.card_channel_id = e.card_ts = e.delivery_problem = None
-            # The new owners' clock to acknowledge starts now; the resolve promise keeps running.
-            e.acknowledge_by = sla_deadlines(now, e.priority, policy).acknowledge_by
-            messages: list[tuple[Message, dict[str, Any]]] = [(Message.post_card, {})]
-            if old_card["ts"]:
-                messages.append((Message.retire_card, {**old_card, "to": destination_route.channel_id}))
-            return _Effects(note=reason, target=destination, messages=messages)
-
-        return self._apply(key, escalation_id, actor, Action.move, change, card_moves=True)
+        return self._apply(key, escalation_id, actor, Action.move, moving(self._policy, destination, reason))
 
     def cancel(self, key: str, escalation_id: int, actor: Actor, reason: str) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+        def change(e: Escalation, now: datetime) -> Effects:
             e.state, e.cancel_reason = State.cancelled, reason
-            return _Effects(note=reason)
+            return Effects(note=reason, cancel_timers=tuple(TimerKind))
 
         return self._apply(key, escalation_id, actor, Action.cancel, change)
 
     def decide_refund(self, key: str, escalation_id: int, actor: Actor, approve: bool) -> Outcome:
-        def change(e: Escalation, now: datetime) -> _Effects:
+        def change(e: Escalation, now: datetime) -> Effects:
             e.approval = Approval.approved if approve else Approval.declined
             e.approval_by = actor.user_id
-            return _Effects(note=f"Refund or credit of {e.refund_amount}")
+            return Effects(note=f"Refund or credit of {e.refund_amount}")
 
         return self._apply(key, escalation_id, actor, Action.approve if approve else Action.decline, change)
 
-    # The frame every step runs in.
-
-    def _apply(
-        self,
-        key: str,
-        escalation_id: int,
-        actor: Actor,
-        action: Action,
-        change: _Change,
-        card_moves: bool = False,
-    ) -> Outcome:
+    def _apply(self, key: str, escalation_id: int, actor: Actor, action: Action, change: Change) -> Outcome:
         now = self._clock.now()
         with self._store.transaction() as tx:
             if not tx.handled.first_time(key, now):
@@ -207,25 +180,81 @@ class Ownership:
             if escalation is None:
                 raise Refused("That escalation no longer exists.")
             check(escalation, action, roles_of(actor, escalation, self._policy))
-            before = escalation.state
-            effects = change(escalation, now)
-            entry = tx.history.add(
-                HistoryEntry(
-                    escalation_id=escalation_id,
-                    at=now,
-                    actor_user_id=actor.user_id,
-                    action=action.value,
-                    from_state=before.value,
-                    to_state=escalation.state.value,
-                    note=effects.note,
-                    target=effects.target,
-                )
-            )
-            messages = [(Message.thread_note, {"entry_id": entry.id}), *effects.messages]
-            if card_moves:  # the card is posted anew first, so the note lands in the new card's thread
-                messages = [*effects.messages, messages[0]]
-            elif not tx.outbox.has_pending(Message.update_card, escalation_id):
-                # The card is rendered from state when delivered: one waiting update shows this change too.
-                messages.insert(1, (Message.update_card, {}))
-            ids = [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in messages]
+            ids = transition(tx, escalation, actor.user_id, action, change, now)
         return Outcome(escalation, ids)
+
+
+def unclaiming(note: str | None) -> Change:
+    def change(e: Escalation, now: datetime) -> Effects:
+        e.state, e.owner_user_id = State.open, None
+        return Effects(note=note)
+
+    return change
+
+
+def moving(policy: Policy, destination: str, reason: str) -> Change:
+    """Re-escalate to the supervisors or another path: a new card there, the old one retired."""
+
+    def change(e: Escalation, now: datetime) -> Effects:
+        if destination == SUPERVISORS:
+            if e.escalation_type is EscalationType.hierarchical:
+                raise Refused(f"{e.reference} is already with the supervisors.")
+            e.escalation_type = EscalationType.hierarchical
+        else:
+            if destination == e.path_key and e.escalation_type is not EscalationType.hierarchical:
+                raise Refused(f"{e.reference} is already with {policy.paths[destination].label}.")
+            e.path_key = destination
+            if e.escalation_type is EscalationType.hierarchical:
+                e.escalation_type = EscalationType.functional
+        old_card = {"channel": e.card_channel_id, "ts": e.card_ts}
+        destination_route = route(e.path_key, e.escalation_type, now, policy)
+        e.state, e.owner_user_id = State.open, None
+        e.routed_channel_id, e.after_hours = destination_route.channel_id, destination_route.after_hours
+        e.card_channel_id = e.card_ts = e.delivery_problem = None
+        # The new owners' clock to acknowledge starts now; the resolve promise keeps running.
+        e.acknowledge_by = sla_deadlines(now, e.priority, policy).acknowledge_by
+        messages: list[tuple[Message, dict[str, Any]]] = [(Message.post_card, {})]
+        if old_card["ts"]:
+            messages.append((Message.retire_card, {**old_card, "to": destination_route.channel_id}))
+        return Effects(
+            note=reason,
+            target=destination,
+            messages=messages,
+            timers=[(kind, due, {}) for kind, due in target_timers(Target.acknowledge, now, e, policy)],
+            cancel_timers=ACKNOWLEDGE_TIMERS,
+            card_moves=True,
+        )
+
+    return change
+
+
+def transition(
+    tx: Transaction, escalation: Escalation, actor_user_id: str, action: Action, change: Change, now: datetime
+) -> list[int]:
+    """Apply `change` to a locked escalation: history, card, thread, timers. Returns the outbox ids."""
+    escalation_id = escalation.id or 0
+    before = escalation.state
+    effects = change(escalation, now)
+    entry = tx.history.add(
+        HistoryEntry(
+            escalation_id=escalation_id,
+            at=now,
+            actor_user_id=actor_user_id,
+            action=action.value,
+            from_state=before.value,
+            to_state=escalation.state.value,
+            note=effects.note,
+            target=effects.target,
+        )
+    )
+    if effects.cancel_timers:
+        tx.timers.cancel(escalation_id, effects.cancel_timers)
+    for kind, due, payload in effects.timers:
+        tx.timers.add(escalation_id, kind, due, payload)
+    messages = [(Message.thread_note, {"entry_id": entry.id}), *effects.messages]
+    if effects.card_moves:  # the card is posted anew first, so the note lands in the new card's thread
+        messages = [*effects.messages, messages[0]]
+    elif not tx.outbox.has_pending(Message.update_card, escalation_id):
+        # The card is rendered from state when delivered: one waiting update shows this change too.
+        messages.insert(1, (Message.update_card, {}))
+    return [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in messages]

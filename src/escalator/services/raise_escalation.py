@@ -10,7 +10,8 @@ from escalator.domain.handoff import Handoff
 from escalator.domain.history import HistoryEntry
 from escalator.domain.lifecycle import Action, approval_for
 from escalator.domain.routing import detect, route
-from escalator.domain.sla import sla_deadlines
+from escalator.domain.sla import Target, sla_deadlines
+from escalator.domain.timers import TimerKind, customer_deadline_timer, target_timers
 from escalator.policy import Policy
 from escalator.services.messages import Message
 from escalator.store.database import Store
@@ -87,5 +88,11 @@ def raise_escalation(
                 to_state=escalation.state.value,
             )
         )
+        for target in Target:
+            for kind, due in target_timers(target, now, escalation, policy):
+                tx.timers.add(escalation.id, kind, due)
+        deadline_reminder = customer_deadline_timer(escalation, policy, now)
+        if deadline_reminder is not None:
+            tx.timers.add(escalation.id, TimerKind.customer_deadline, deadline_reminder)
         card = tx.outbox.add(Message.post_card, now, escalation.id)
     return EscalationRaised(escalation, created=True, outbox_ids=[card])

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from escalator.clock import Clock
 from escalator.policy import Policy
 from escalator.services.ownership import Ownership
+from escalator.services.reminders import Reminders
 from escalator.settings import Settings
 from escalator.slack.deliveries import Deliveries
 from escalator.slack.directory import Directory
@@ -39,7 +40,7 @@ def build_gateway(settings: Settings) -> SlackGateway:
 def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock) -> Runtime:
     gateway = build_gateway(settings)
     deliveries = Deliveries(gateway, store, policy, clock)
-    outbox = OutboxDispatcher(store, clock, deliveries.handlers(), tick=settings.ESCALATOR_TICK)
+    outbox = OutboxDispatcher(store, clock, deliveries.handlers())
     return Runtime(
         policy=policy,
         store=store,
@@ -47,6 +48,7 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
         gateway=gateway,
         outbox=outbox,
         ownership=Ownership(store, policy, clock),
+        reminders=Reminders(store, policy, clock),
         directory=Directory(gateway, policy),
     )
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation
+from escalator.domain.timers import TimerKind
 from escalator.policy import Policy, WarmTransfer
 from escalator.services.deliver_card import (
     card_posted,
@@ -26,6 +27,7 @@ from escalator.slack.rendering.ownership import (
     render_thread_note,
     render_warm_transfer,
 )
+from escalator.slack.rendering.reminders import CHANNEL, SUPERVISORS, render_notice
 from escalator.store.database import Store, Transaction
 from escalator.store.repositories import OutboxMessage
 
@@ -47,6 +49,7 @@ class Deliveries:
             Message.warm_transfer: self.warm_transfer,
             Message.hand_back: self.hand_back,
             Message.retire_card: self.retire_card,
+            Message.timer_notice: self.timer_notice,
         }
 
     def post_card(self, message: OutboxMessage) -> FollowUp | None:
@@ -122,6 +125,25 @@ class Deliveries:
         self._gateway.call(
             "chat.update", channel=message.payload["channel"], ts=message.payload["ts"], **moved.as_params()
         )
+        return None
+
+    def timer_notice(self, message: OutboxMessage) -> FollowUp | None:
+        escalation = self._escalation(message)
+        to = str(message.payload["to"])
+        notice = render_notice(
+            escalation,
+            self._policy,
+            TimerKind(message.payload["kind"]),
+            to,
+            int(message.payload.get("reminder", 1)),
+        )
+        if to == CHANNEL:
+            channel = escalation.card_channel_id or escalation.routed_channel_id
+        elif to == SUPERVISORS:
+            channel = self._policy.supervisors.channel
+        else:
+            channel = to  # a person: the app's DM with them
+        self._send(channel, notice)
         return None
 
     def _card_thread(self, escalation: Escalation) -> tuple[str, str]:

@@ -31,3 +31,6 @@ class ActionId(StrEnum):
     close_loop = "close_loop"
     customer_unreachable = "customer_unreachable"
     reopen = "reopen"
+    snooze_hour = "snooze_hour"  # on reminders: the value is "<escalation id>:<timer kind>:<reminder>"
+    snooze_tomorrow = "snooze_tomorrow"
+    mute = "mute"

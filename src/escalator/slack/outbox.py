@@ -1,15 +1,14 @@
 """Delivering the outbox: messages that must reach Slack, tried until Slack takes them.
 
 A service writes a message in the same transaction as the change it reports. After commit the
-listener hands its id here; a background thread in every worker also sweeps what is due, so a
-message survives rate limits, Slack outages and restarts. A lease taken with a conditional UPDATE
+listener hands its id here; the scheduler in every worker also sweeps what is due, so a message
+survives rate limits, Slack outages and restarts. A lease taken with a conditional UPDATE
 makes each attempt belong to one worker only.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 
@@ -36,16 +35,10 @@ BATCH = 50
 
 
 class OutboxDispatcher:
-    def __init__(
-        self, store: Store, clock: Clock, handlers: Mapping[str, Handler], tick: float = 2.0
-    ) -> None:
+    def __init__(self, store: Store, clock: Clock, handlers: Mapping[str, Handler]) -> None:
         self._store = store
         self._clock = clock
         self._handlers = dict(handlers)
-        self._tick = tick
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def deliver(self, message_ids: Iterable[int]) -> None:
         """Deliver these messages now, and whatever they queue next."""
@@ -110,25 +103,3 @@ class OutboxDispatcher:
         )
         with self._store.transaction() as tx:
             tx.outbox.retry_at(message.id, self._clock.now() + delay, error)
-
-    # The background sweep, one per worker process.
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.deliver_due()
-            except Exception:  # the database is down: say so, and keep sweeping
-                log.exception("outbox sweep failed")
-            self._wake.wait(self._tick)
-            self._wake.clear()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from escalator.clock import Clock
 from escalator.policy import Policy
 from escalator.services.ownership import Ownership
+from escalator.services.reminders import Reminders
 from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackGateway
 from escalator.slack.outbox import OutboxDispatcher
@@ -21,4 +22,5 @@ class Runtime:
     gateway: SlackGateway
     outbox: OutboxDispatcher
     ownership: Ownership
+    reminders: Reminders
     directory: Directory

@@ -19,7 +19,9 @@ from escalator.store.repositories import (
     EscalationRepository,
     HandledRequests,
     HistoryRepository,
+    MuteRepository,
     OutboxRepository,
+    TimerRepository,
 )
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class Transaction:
         self.history = HistoryRepository(session)
         self.outbox = OutboxRepository(session)
         self.handled = HandledRequests(session)
+        self.timers = TimerRepository(session)
+        self.mutes = MuteRepository(session)
 
 
 class Store:

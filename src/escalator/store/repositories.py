@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation
 from escalator.domain.history import HistoryEntry
-from escalator.store.tables import handled_requests, outbox
+from escalator.store.tables import handled_requests, mutes, outbox, timers
 
 
 class EscalationRepository:
@@ -188,6 +189,106 @@ class OutboxRepository:
                     outbox.c.lease_until.is_(None),
                 )
                 .limit(1)
+            )
+            is not None
+        )
+
+
+@dataclass(frozen=True)
+class Timer:
+    id: int
+    escalation_id: int
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+class TimerRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self, escalation_id: int, kind: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> int:
+        result = self._session.execute(
+            timers.insert()
+            .values(
+                escalation_id=escalation_id,
+                kind=kind,
+                due_at=due_at,
+                status="pending",
+                payload=payload or {},
+                attempts=0,
+            )
+            .returning(timers.c.id)
+        )
+        return int(result.scalar_one())
+
+    def take_due(self, now: datetime) -> Timer | None:
+        """The earliest due timer, locked for this transaction; others skip it (PostgreSQL SKIP LOCKED,
+        SQLite's single writer). Reads only pending rows, through the (status, due_at) index."""
+        row = self._session.execute(
+            select(timers)
+            .where(timers.c.status == "pending", timers.c.due_at <= now)
+            .order_by(timers.c.due_at, timers.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            return None
+        return Timer(row.id, row.escalation_id, row.kind, row.due_at, dict(row.payload), row.attempts)
+
+    def fired(self, timer_id: int, now: datetime) -> None:
+        self._session.execute(
+            update(timers).where(timers.c.id == timer_id).values(status="fired", fired_at=now)
+        )
+
+    def retry_at(self, timer_id: int, due_at: datetime, error: str) -> None:
+        self._session.execute(
+            update(timers)
+            .where(timers.c.id == timer_id, timers.c.status == "pending")
+            .values(due_at=due_at, attempts=timers.c.attempts + 1, last_error=error[:255])
+        )
+
+    def cancel(self, escalation_id: int, kinds: Iterable[str]) -> None:
+        self._session.execute(
+            update(timers)
+            .where(
+                timers.c.escalation_id == escalation_id,
+                timers.c.kind.in_(list(kinds)),
+                timers.c.status == "pending",
+            )
+            .values(status="cancelled")
+        )
+
+    def pending(self, escalation_id: int) -> list[Timer]:
+        rows = self._session.execute(
+            select(timers)
+            .where(timers.c.escalation_id == escalation_id, timers.c.status == "pending")
+            .order_by(timers.c.due_at, timers.c.id)
+        )
+        return [Timer(r.id, r.escalation_id, r.kind, r.due_at, dict(r.payload), r.attempts) for r in rows]
+
+
+class MuteRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def mute(self, escalation_id: int, user_id: str, now: datetime) -> None:
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        self._session.execute(
+            dialect.insert(mutes)
+            .values(escalation_id=escalation_id, user_id=user_id, at=now)
+            .on_conflict_do_nothing()
+        )
+
+    def is_muted(self, escalation_id: int, user_id: str) -> bool:
+        return (
+            self._session.scalar(
+                select(mutes.c.user_id).where(
+                    mutes.c.escalation_id == escalation_id, mutes.c.user_id == user_id
+                )
             )
             is not None
         )

@@ -71,6 +71,9 @@ escalations = Table(
     Column("handback_for_customer", Text),
     Column("csat", Integer),
     Column("cancel_reason", Text),
+    Column("acknowledge_breached_at", UtcDateTime),
+    Column("first_update_breached_at", UtcDateTime),
+    Column("resolve_breached_at", UtcDateTime),
     Column("conversation_channel_id", String(32)),
     Column("routed_channel_id", String(32), nullable=False),
     Column("after_hours", Boolean, nullable=False),
@@ -125,6 +128,33 @@ handled_requests = Table(
     "handled_requests",
     metadata,
     Column("key", String(255), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+# Durable timers: what the bot must do later. Only pending ones are read, through (status, due_at),
+# so a tick costs what is due, not what is stored.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", Integer, ForeignKey("escalations.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("fired_at", UtcDateTime),
+    Column("last_error", String(255)),
+    Index(None, "status", "due_at"),
+    Index(None, "escalation_id", "kind"),
+)
+
+# People who muted the nudges for one case.
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("escalation_id", Integer, ForeignKey("escalations.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
     Column("at", UtcDateTime, nullable=False),
 )
 

@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, Respond
 
 from escalator.domain.escalation import Escalation
 from escalator.domain.lifecycle import Action, Actor, Refused
+from escalator.domain.timers import TimerKind
 from escalator.services.ownership import Outcome
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import ActionId
@@ -24,6 +25,7 @@ from escalator.slack.rendering.ownership import (
     render_update_form,
 )
 from escalator.slack.runtime import Runtime
+from escalator.slack.text import slack_date
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +76,34 @@ def register(app: App, runtime: Runtime) -> None:
         except Refused as refusal:
             respond(text=str(refusal), response_type="ephemeral", replace_original=False)
 
+    def on_reminder_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        """Snooze a reminder (an hour, or until tomorrow) or mute the nudges for one case."""
+        ack()
+        try:
+            press = BlockActions.model_validate(body)
+            escalation_id, kind, reminder = press.action.value.split(":")
+            timer = TimerKind(kind)
+        except (ValidationError, ValueError):
+            log.warning("malformed reminder button press")
+            return
+        actor = runtime.directory.actor(press.user.id)
+        try:
+            if press.action.action_id == ActionId.mute:
+                escalation = runtime.reminders.mute(press.identity, int(escalation_id), actor)
+                answer = f":no_bell: Muted: no more nudges about {escalation.reference} for you."
+            else:
+                tomorrow = press.action.action_id == ActionId.snooze_tomorrow
+                until = runtime.reminders.snooze(
+                    press.identity, int(escalation_id), actor, timer, int(reminder or 1), tomorrow
+                )
+                answer = f":zzz: Snoozed: I'll remind you again {slack_date(until)}."
+        except Refused as refusal:
+            answer = str(refusal)
+        respond(text=answer, response_type="ephemeral", replace_original=False)
+
+    reminder_buttons = (ActionId.snooze_hour, ActionId.snooze_tomorrow, ActionId.mute)
     for action_id in ActionId:
-        app.action(action_id.value)(on_button)
+        app.action(action_id.value)(on_reminder_button if action_id in reminder_buttons else on_button)
 
 
 def _open(runtime: Runtime, trigger_id: str, view: dict[str, Any], respond: Respond) -> None:

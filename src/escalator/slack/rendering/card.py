@@ -12,7 +12,7 @@ from escalator.policy import Policy
 from escalator.slack.ids import ActionId
 from escalator.slack.rendering import phrases
 from escalator.slack.rendering.engine import SlackMessage, message
-from escalator.slack.text import clip, mrkdwn_escape
+from escalator.slack.text import clip, mrkdwn_escape, slack_date
 
 _TYPE_ICONS = {
     EscalationType.functional: ":arrow_right:",
@@ -113,6 +113,40 @@ def state_label(escalation: Escalation) -> str:
     return ":hourglass_flowing_sand: Open — waiting for a specialist"
 
 
+def clocks(escalation: Escalation, policy: Policy) -> str:
+    """Each SLA clock: done and how fast, or still running and until when, or missed."""
+    e, targets = escalation, phrases.targets(escalation, policy)
+    parts = []
+    for label, done_label, done_at, due, breached, target in (
+        (
+            "acknowledge",
+            "acknowledged",
+            e.claimed_at,
+            e.acknowledge_by,
+            e.acknowledge_breached_at,
+            "acknowledge",
+        ),
+        (
+            "first update",
+            "first update",
+            e.first_update_at,
+            e.first_update_by,
+            e.first_update_breached_at,
+            "first_update",
+        ),
+        ("resolve", "resolved", e.resolved_at, e.resolve_by, e.resolve_breached_at, "resolve"),
+    ):
+        if done_at is not None:
+            parts.append(f"{done_label} in {humanize(done_at - e.raised_at)}")
+        elif e.is_finished:
+            continue
+        else:
+            parts.append(f"{label} within {targets[target]} (by {slack_date(due)})")
+        if breached is not None:
+            parts[-1] += " :warning: missed"
+    return f"*{e.priority.value}:* " + " · ".join(parts)
+
+
 def _approval_note(escalation: Escalation) -> str:
     if escalation.approval in (Approval.approved, Approval.declined):
         return f"{escalation.approval.value} by <@{escalation.approval_by}>"
@@ -132,7 +166,7 @@ def _card_context(escalation: Escalation, policy: Policy) -> dict[str, Any]:
         "type_icon": _TYPE_ICONS[escalation.escalation_type],
         "state_label": state_label(escalation),
         "approval_note": _approval_note(escalation),
-        "targets": phrases.targets(escalation, policy),
+        "clocks": clocks(escalation, policy),
         "owners": phrases.owners(escalation, policy),
         "reactions": policy.reactions,
         "buttons": card_buttons(escalation),

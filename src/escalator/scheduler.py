@@ -1,0 +1,48 @@
+"""Durable timers and deliveries, ticking in every worker process.
+
+Each tick fires the timers that are due (their state lives in the database, so a timer due while the
+app was down fires once when it is back) and then delivers what waits in the outbox. Every worker
+ticks; row locks and leases make sure each timer fires and each message goes out once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from escalator.services.reminders import Reminders
+from escalator.slack.outbox import OutboxDispatcher
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, reminders: Reminders, outbox: OutboxDispatcher, tick: float) -> None:
+        self._reminders = reminders
+        self._outbox = outbox
+        self._tick = tick
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        self._outbox.deliver(self._reminders.fire_due())
+        self._outbox.deliver_due()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the tick in progress, then stop."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception:  # the database is away: say so, and keep ticking
+                log.exception("scheduler tick failed")
+            self._stopping.wait(self._tick)

@@ -1,0 +1,166 @@
+"""Timers coming due: SLA nudges and breaches, the customer's deadline, closing the loop; snooze and mute.
+
+Each timer fires in its own transaction, together with what it changes and the messages it leaves, so
+it fires once however many workers tick at the same moment, and a failure never holds up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from escalator.clock import Clock
+from escalator.domain.business_hours import tomorrow_morning
+from escalator.domain.escalation import Escalation
+from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
+from escalator.domain.timers import Decision, Due, TimerKind, decide
+from escalator.policy import Policy
+from escalator.services.messages import Message
+from escalator.services.ownership import SUPERVISORS, moving, transition, unclaiming
+from escalator.store.database import Store, Transaction
+from escalator.store.repositories import Timer
+
+log = logging.getLogger(__name__)
+
+# Who the bot's own steps are recorded as in the history.
+SYSTEM_USER = "escalator"
+MAX_BACKOFF = timedelta(minutes=5)
+MAX_PER_TICK = 500  # a backlog (after downtime) is worked through over a few ticks
+
+
+class Reminders:
+    def __init__(self, store: Store, policy: Policy, clock: Clock) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+
+    def fire_due(self) -> list[int]:
+        """Fire every timer that is due; returns the outbox messages they left."""
+        queued: list[int] = []
+        for _ in range(MAX_PER_TICK):
+            now = self._clock.now()
+            timer: Timer | None = None
+            try:
+                with self._store.transaction() as tx:
+                    timer = tx.timers.take_due(now)
+                    if timer is None:
+                        return queued
+                    queued += self._fire(tx, timer, now)
+                    tx.timers.fired(timer.id, now)
+            except Exception as exc:  # keep the timer, try it later, go on with the others
+                log.exception("timer failed")
+                self._retry_later(timer, exc, now)
+        return queued
+
+    def _retry_later(self, timer: Timer | None, exc: Exception, now: datetime) -> None:
+        if timer is None:
+            raise exc  # the database itself failed: the next tick tries again
+        delay = min(timedelta(seconds=2 ** min(timer.attempts + 1, 12)), MAX_BACKOFF)
+        with self._store.transaction() as tx:
+            tx.timers.retry_at(timer.id, now + delay, type(exc).__name__)
+
+    def _fire(self, tx: Transaction, timer: Timer, now: datetime) -> list[int]:
+        escalation = tx.escalations.get_for_update(timer.escalation_id)
+        if escalation is None:
+            return []
+        kind = TimerKind(timer.kind)
+        sent = int(timer.payload.get("reminder", 1))
+        decision = decide(Due(kind, sent), escalation, self._policy)
+        if decision is Decision.nothing:
+            return []
+        target = kind.target
+        if kind.is_breach and target and getattr(escalation, f"{target.value}_breached_at") is None:
+            setattr(escalation, f"{target.value}_breached_at", now)
+        ids: list[int] = []
+        if kind.is_breach:
+            ids += _update_card(tx, escalation, now)
+        notice = {"kind": kind.value, "reminder": sent}
+        if decision is Decision.nudge_channel:
+            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": "channel"}))
+        elif decision is Decision.nudge_owner:
+            ids += self._tell(tx, escalation, escalation.owner_user_id, notice, now)
+        elif decision is Decision.remind_owner_and_agent:
+            ids += self._tell(tx, escalation, escalation.owner_user_id, notice, now)
+            ids += self._tell(tx, escalation, escalation.agent_user_id, notice, now)
+        elif decision is Decision.remind_agent:
+            ids += self._tell(tx, escalation, escalation.agent_user_id, notice, now)
+            loop = self._policy.close_the_loop
+            following = TimerKind.close_the_loop if sent < loop.max_reminders else TimerKind.loop_still_open
+            tx.timers.add(escalation.id or 0, following, now + loop.repeat_every, {"reminder": sent + 1})
+        elif decision is Decision.tell_supervisors:
+            ids.append(
+                tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": "supervisors"})
+            )
+        elif decision is Decision.escalate_up:
+            reason = "Nobody acknowledged it in time."
+            ids += transition(
+                tx, escalation, SYSTEM_USER, Action.move, moving(self._policy, SUPERVISORS, reason), now
+            )
+        elif decision is Decision.unclaim:
+            owner = escalation.owner_user_id
+            ids += transition(
+                tx,
+                escalation,
+                SYSTEM_USER,
+                Action.unclaim,
+                unclaiming("No first update in time: back to the queue."),
+                now,
+            )
+            ids += self._tell(tx, escalation, owner, notice, now, force=True)
+        return ids
+
+    def _tell(
+        self,
+        tx: Transaction,
+        escalation: Escalation,
+        user: str | None,
+        notice: dict,
+        now: datetime,
+        force: bool = False,
+    ) -> list[int]:
+        """A private notice, unless that person muted the nudges for this case."""
+        if user is None or (not force and tx.mutes.is_muted(escalation.id or 0, user)):
+            return []
+        return [tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": user})]
+
+    # Snooze and mute, from the notice itself.
+
+    def snooze(
+        self, key: str, escalation_id: int, actor: Actor, kind: TimerKind, reminder: int, until_tomorrow: bool
+    ) -> datetime:
+        """Remind again in an hour, or at the next opening tomorrow. Returns when."""
+        now = self._clock.now()
+        policy = self._policy
+        until = (
+            tomorrow_morning(now, policy.business_hours, policy.zone)
+            if until_tomorrow
+            else now + timedelta(hours=1)
+        )
+        with self._store.transaction() as tx:
+            escalation = self._involved(tx, escalation_id, actor)
+            if tx.handled.first_time(key, now):
+                tx.timers.cancel(escalation.id or 0, [kind])
+                tx.timers.add(escalation.id or 0, kind, until, {"reminder": reminder})
+        return until
+
+    def mute(self, key: str, escalation_id: int, actor: Actor) -> Escalation:
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            escalation = self._involved(tx, escalation_id, actor)
+            if tx.handled.first_time(key, now):
+                tx.mutes.mute(escalation_id, actor.user_id, now)
+        return escalation
+
+    def _involved(self, tx: Transaction, escalation_id: int, actor: Actor) -> Escalation:
+        escalation = tx.escalations.get(escalation_id)
+        if escalation is None:
+            raise Refused("That escalation no longer exists.")
+        if not roles_of(actor, escalation, self._policy):
+            raise Refused(f"You are not involved in {escalation.reference}.")
+        return escalation
+
+
+def _update_card(tx: Transaction, escalation: Escalation, now: datetime) -> list[int]:
+    if tx.outbox.has_pending(Message.update_card, escalation.id or 0):
+        return []
+    return [tx.outbox.add(Message.update_card, now, escalation.id)]

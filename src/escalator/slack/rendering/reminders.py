@@ -1,0 +1,103 @@
+"""Nudges, breaches and reminders: what the timers say, and the buttons to act, snooze or mute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from escalator.domain.escalation import Escalation
+from escalator.domain.timers import TimerKind
+from escalator.policy import Policy
+from escalator.slack.ids import ActionId
+from escalator.slack.rendering import phrases
+from escalator.slack.rendering.engine import SlackMessage
+from escalator.slack.text import mrkdwn_escape, slack_date
+
+CHANNEL, SUPERVISORS = "channel", "supervisors"
+
+
+def render_notice(
+    escalation: Escalation, policy: Policy, kind: TimerKind, to: str, reminder: int
+) -> SlackMessage:
+    e = escalation
+    about = f"*{e.reference}* ({e.priority.value} · {mrkdwn_escape(e.customer_name)})"
+    buttons: list[tuple[ActionId, str]] = []
+    if kind is TimerKind.acknowledge_nudge:
+        text = (
+            f":hourglass_flowing_sand: {about} is still waiting for a specialist: acknowledge by "
+            f"{slack_date(e.acknowledge_by)}. {phrases.owners(e, policy)}: react with "
+            f":{policy.reactions.claim}: on the card to claim it."
+        )
+    elif kind is TimerKind.acknowledge_breach:
+        text = (
+            f":rotating_light: {about} was not acknowledged by {slack_date(e.acknowledge_by)} and is still "
+            f"open in <#{e.card_channel_id or e.routed_channel_id}>."
+        )
+    elif kind is TimerKind.first_update_nudge:
+        due = slack_date(e.first_update_by)
+        text = f":hourglass_flowing_sand: You own {about}: give a first update by {due}."
+        buttons = [(ActionId.post_update, "Post update")]
+    elif kind is TimerKind.first_update_breach and e.owner_user_id is None:
+        text = (
+            f":leftwards_arrow_with_hook: {about} went back to the queue: there was no first update by "
+            f"{slack_date(e.first_update_by)}."
+        )
+    elif kind is TimerKind.first_update_breach:
+        text = (
+            f":warning: The first update on {about} was due {slack_date(e.first_update_by)}. "
+            "Post one now, so the agent can keep the customer informed."
+        )
+        buttons = [(ActionId.post_update, "Post update")]
+    elif kind is TimerKind.resolve_nudge:
+        text = (
+            f":hourglass_flowing_sand: You own {about}: it should be resolved by {slack_date(e.resolve_by)}."
+        )
+        buttons = [(ActionId.resolve, "Resolve")]
+    elif kind is TimerKind.resolve_breach:
+        owner = f"<@{e.owner_user_id}>" if e.owner_user_id else "nobody yet"
+        text = (
+            f":rotating_light: {about} missed its resolve target ({slack_date(e.resolve_by)}). "
+            f"Owner: {owner}. Card: <#{e.card_channel_id or e.routed_channel_id}>."
+        )
+    elif kind is TimerKind.customer_deadline:
+        promise = f" (“{mrkdwn_escape(e.deadline)}”)" if e.deadline else ""
+        text = (
+            f":alarm_clock: The customer's own deadline on {about} is {slack_date(e.deadline_at)}{promise}."
+        )
+    elif kind is TimerKind.close_the_loop:
+        issue = mrkdwn_escape(phrases.path_label(e, policy).lower())
+        resolved = slack_date(e.resolved_at, "{ago}") if e.resolved_at else "earlier"
+        text = (
+            f":telephone_receiver: {about} was resolved {resolved}. Have you told the customer? "
+            f"Reminder {reminder} of {policy.close_the_loop.max_reminders}. You could say: “I wanted to "
+            f"check that your {issue} issue is resolved and see if you need more help.”"
+        )
+        buttons = [
+            (ActionId.close_loop, "Customer informed — close"),
+            (ActionId.customer_unreachable, "Customer unreachable"),
+            (ActionId.reopen, "Reopen"),
+        ]
+    else:  # loop_still_open
+        text = (
+            f":warning: {about} was resolved, but <@{e.agent_user_id}> has not closed the loop with the "
+            f"customer after {policy.close_the_loop.max_reminders} reminders."
+        )
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if to not in (CHANNEL, SUPERVISORS):
+        elements = [_button(action, label, str(e.id)) for action, label in buttons]
+        snooze_value = f"{e.id}:{kind.value}:{reminder}"
+        elements += [
+            _button(ActionId.snooze_hour, "Snooze 1 h", snooze_value),
+            _button(ActionId.snooze_tomorrow, "Tomorrow", snooze_value),
+            _button(ActionId.mute, "Mute this case", snooze_value),
+        ]
+        blocks.append({"type": "actions", "block_id": "reminder_actions", "elements": elements})
+    return SlackMessage(text=text, blocks=blocks)
+
+
+def _button(action: ActionId, label: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action.value,
+        "value": value,
+        "text": {"type": "plain_text", "text": label},
+    }
