@@ -112,9 +112,8 @@ def test_a_database_failure_keeps_the_form_open_with_a_message(
     running_app: RunningApp, slack_api: SlackApiStub
 ):
     with running_app.store.engine.begin() as connection:
-        connection.execute(text("DROP TABLE outbox"))
-        connection.execute(text("DROP TABLE escalation_events"))
-        connection.execute(text("DROP TABLE escalations"))
+        for table in ("mutes", "timers", "outbox", "escalation_events", "escalations"):
+            connection.execute(text(f"DROP TABLE {table}"))
 
     answer = running_app.slack.submit(handoff_values()).json()
 

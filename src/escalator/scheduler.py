@@ -11,15 +11,19 @@ import logging
 import threading
 
 from escalator.services.reminders import Reminders
+from escalator.slack.directory import Directory
 from escalator.slack.outbox import OutboxDispatcher
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, reminders: Reminders, outbox: OutboxDispatcher, tick: float) -> None:
+    def __init__(
+        self, reminders: Reminders, outbox: OutboxDispatcher, directory: Directory, tick: float
+    ) -> None:
         self._reminders = reminders
         self._outbox = outbox
+        self._directory = directory
         self._tick = tick
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -27,6 +31,7 @@ class Scheduler:
     def tick(self) -> None:
         self._outbox.deliver(self._reminders.fire_due())
         self._outbox.deliver_due()
+        self._directory.refresh_stale()
 
     def start(self) -> None:
         if self._thread is None:

@@ -130,7 +130,7 @@ def build_worker(
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock())
     bolt = build_bolt_app(settings, runtime, executor)
-    scheduler = Scheduler(runtime.reminders, runtime.outbox, settings.ESCALATOR_TICK)
+    scheduler = Scheduler(runtime.reminders, runtime.outbox, runtime.directory, settings.ESCALATOR_TICK)
     if background:
         scheduler.start()
     return Worker(bolt, EscalatorWeb(bolt, store), runtime, scheduler)

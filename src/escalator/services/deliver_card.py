@@ -12,6 +12,7 @@ from escalator.domain.history import HistoryEntry
 from escalator.policy import Policy
 from escalator.services.messages import Message
 from escalator.store.database import Store, Transaction
+from escalator.store.repositories import OutboxMessage
 
 
 def card_posted(tx: Transaction, clock: Clock, escalation_id: int, channel_id: str, ts: str) -> list[int]:
@@ -62,3 +63,9 @@ def _get(tx: Transaction, escalation_id: int) -> Escalation:
     if escalation is None:
         raise LookupError(f"escalation {escalation_id} does not exist")
     return escalation
+
+
+def superseded(store: Store, message: OutboxMessage) -> bool:
+    """A later message of the same kind waits for the same escalation (and will show the newer state)."""
+    with store.transaction() as tx:
+        return tx.outbox.newer_pending(message)

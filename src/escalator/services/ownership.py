@@ -254,7 +254,6 @@ def transition(
     messages = [(Message.thread_note, {"entry_id": entry.id}), *effects.messages]
     if effects.card_moves:  # the card is posted anew first, so the note lands in the new card's thread
         messages = [*effects.messages, messages[0]]
-    elif not tx.outbox.has_pending(Message.update_card, escalation_id):
-        # The card is rendered from state when delivered: one waiting update shows this change too.
+    else:
         messages.insert(1, (Message.update_card, {}))
     return [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in messages]

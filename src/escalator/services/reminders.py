@@ -73,10 +73,12 @@ class Reminders:
             setattr(escalation, f"{target.value}_breached_at", now)
         ids: list[int] = []
         if kind.is_breach:
-            ids += _update_card(tx, escalation, now)
+            ids.append(tx.outbox.add(Message.update_card, now, escalation.id))
         notice = {"kind": kind.value, "reminder": sent}
         if decision is Decision.nudge_channel:
-            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": "channel"}))
+            # The channel the card is in now, even if the case moves before this is delivered.
+            channel = escalation.card_channel_id or escalation.routed_channel_id
+            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": channel}))
         elif decision is Decision.nudge_owner:
             ids += self._tell(tx, escalation, escalation.owner_user_id, notice, now)
         elif decision is Decision.remind_owner_and_agent:
@@ -158,9 +160,3 @@ class Reminders:
         if not roles_of(actor, escalation, self._policy):
             raise Refused(f"You are not involved in {escalation.reference}.")
         return escalation
-
-
-def _update_card(tx: Transaction, escalation: Escalation, now: datetime) -> list[int]:
-    if tx.outbox.has_pending(Message.update_card, escalation.id or 0):
-        return []
-    return [tx.outbox.add(Message.update_card, now, escalation.id)]

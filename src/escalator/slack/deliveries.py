@@ -14,6 +14,7 @@ from escalator.services.deliver_card import (
     conversation_opened,
     load_escalation,
     load_history_entry,
+    superseded,
 )
 from escalator.services.messages import Message
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
@@ -27,7 +28,7 @@ from escalator.slack.rendering.ownership import (
     render_thread_note,
     render_warm_transfer,
 )
-from escalator.slack.rendering.reminders import CHANNEL, SUPERVISORS, render_notice
+from escalator.slack.rendering.reminders import SUPERVISORS, render_notice
 from escalator.store.database import Store, Transaction
 from escalator.store.repositories import OutboxMessage
 
@@ -77,8 +78,8 @@ class Deliveries:
 
     def update_card(self, message: OutboxMessage) -> FollowUp | None:
         escalation = self._escalation(message)
-        if not escalation.card_posted:
-            return None  # the card is still to be posted, and will show the current state
+        if not escalation.card_posted or superseded(self._store, message):
+            return None  # the card still to be posted, or the next update, will show the current state
         card = render_card(escalation, self._policy)
         self._gateway.call(
             "chat.update", channel=escalation.card_channel_id, ts=escalation.card_ts, **card.as_params()
@@ -137,13 +138,8 @@ class Deliveries:
             to,
             int(message.payload.get("reminder", 1)),
         )
-        if to == CHANNEL:
-            channel = escalation.card_channel_id or escalation.routed_channel_id
-        elif to == SUPERVISORS:
-            channel = self._policy.supervisors.channel
-        else:
-            channel = to  # a person: the app's DM with them
-        self._send(channel, notice)
+        # A channel, the supervisors, or a person (the app's DM with them).
+        self._send(self._policy.supervisors.channel if to == SUPERVISORS else to, notice)
         return None
 
     def _card_thread(self, escalation: Escalation) -> tuple[str, str]:

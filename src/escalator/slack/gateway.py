@@ -27,6 +27,10 @@ _TRANSIENT_ERRORS = frozenset(
 )
 
 
+# Methods that do not read a JSON body: their arguments go form-encoded.
+_FORM_ONLY = frozenset({"usergroups.users.list"})
+
+
 class SlackCallFailed(Exception):
     """A Web API call that did not succeed.
 
@@ -49,7 +53,10 @@ class SlackGateway:
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call `method` (such as `chat.postMessage`) and return Slack's answer, or raise SlackCallFailed."""
         try:
-            response = self.client.api_call(method, json=params)
+            if method in _FORM_ONLY:
+                response = self.client.api_call(method, params=params)
+            else:
+                response = self.client.api_call(method, json=params)
         except SlackApiError as exc:
             raise _classify(method, exc) from None
         except (OSError, TimeoutError) as exc:  # connection refused, reset, DNS, socket timeout

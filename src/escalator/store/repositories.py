@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -139,8 +139,10 @@ class OutboxRepository:
         """Take a due message for `lease`; None when another process holds it or it is done.
 
         A conditional UPDATE is atomic on SQLite and PostgreSQL alike, so of two workers claiming
-        the same message exactly one sees its row change.
+        the same message exactly one sees its row change. Only the oldest pending message of its
+        escalation and kind can be claimed.
         """
+        earlier = outbox.alias("earlier")
         claimed = self._session.execute(
             update(outbox)
             .where(
@@ -148,6 +150,14 @@ class OutboxRepository:
                 outbox.c.status == "pending",
                 outbox.c.due_at <= now,
                 (outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now),
+                # One at a time, in order, per escalation and kind: card updates never overtake each
+                # other, thread notes keep their order.
+                ~exists().where(
+                    earlier.c.escalation_id == outbox.c.escalation_id,
+                    earlier.c.kind == outbox.c.kind,
+                    earlier.c.status == "pending",
+                    earlier.c.id < outbox.c.id,
+                ),
             )
             .values(lease_until=now + lease, attempts=outbox.c.attempts + 1)
         )
@@ -177,16 +187,16 @@ class OutboxRepository:
             .values(status="failed", lease_until=None, last_error=error[:255])
         )
 
-    def has_pending(self, kind: str, escalation_id: int) -> bool:
-        """Whether a message of this kind waits, not yet being delivered (so another would add nothing)."""
+    def newer_pending(self, message: OutboxMessage) -> bool:
+        """Whether a later message of the same kind for the same escalation waits: it supersedes this one."""
         return (
             self._session.scalar(
                 select(outbox.c.id)
                 .where(
-                    outbox.c.kind == kind,
-                    outbox.c.escalation_id == escalation_id,
+                    outbox.c.kind == message.kind,
+                    outbox.c.escalation_id == message.escalation_id,
                     outbox.c.status == "pending",
-                    outbox.c.lease_until.is_(None),
+                    outbox.c.id > message.id,
                 )
                 .limit(1)
             )

@@ -12,7 +12,7 @@ from escalator.slack.rendering import phrases
 from escalator.slack.rendering.engine import SlackMessage
 from escalator.slack.text import mrkdwn_escape, slack_date
 
-CHANNEL, SUPERVISORS = "channel", "supervisors"
+SUPERVISORS = "supervisors"
 
 
 def render_notice(
@@ -82,7 +82,7 @@ def render_notice(
             f"customer after {policy.close_the_loop.max_reminders} reminders."
         )
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    if to not in (CHANNEL, SUPERVISORS):
+    if to[0] in "UW":  # to a person: they can act, snooze or mute
         elements = [_button(action, label, str(e.id)) for action, label in buttons]
         snooze_value = f"{e.id}:{kind.value}:{reminder}"
         elements += [
