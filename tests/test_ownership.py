@@ -401,3 +401,56 @@ def test_the_warm_transfer_can_be_a_group_dm(store, database_url: str, slack_api
     assert "Talk to them in <#C0GROUPDM1>" in shown(pointer)
     with store.transaction() as tx:
         assert tx.escalations.get(escalation.id).conversation_channel_id == "C0GROUPDM1"
+
+
+def test_members_of_the_paths_user_group_may_claim(store, database_url: str, slack_api: SlackApiStub, clock):
+    from conftest import POLICY_YAML, start_app
+
+    from escalator.policy import parse_policy
+
+    policy = parse_policy(POLICY_YAML.replace("specialists: [U0ALEX, U0SAM]", "usergroup: S0BILLING"))
+    slack_api.usergroups["S0BILLING"] = ["U0GROUPY"]
+    app = start_app(database_url, slack_api, clock, policy)
+    try:
+        escalation = raise_escalation(app, slack_api)
+        app.slack.press("claim", escalation.id, ALEX)
+        assert "Only its specialists" in slack_api.wait_for("response_url")[-1].params["text"]
+        pressed_and_settled(app, slack_api, "claim", escalation, "U0GROUPY")
+        assert current(app, escalation).owner_user_id == "U0GROUPY"
+    finally:
+        app.close()
+    lookups = slack_api.calls_to("usergroups.users.list")
+    assert lookups and all(c.params == {"usergroup": "S0BILLING"} for c in lookups)
+
+
+def test_a_long_update_still_fits_in_the_thread(running_app: RunningApp, slack_api: SlackApiStub):
+    escalation = raise_escalation(running_app, slack_api)
+    pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
+    update = "\n".join(["1 > 0 & 2 < 3"] * 140)[:2000]
+
+    running_app.slack.submit_form("update_form", escalation.id, {"update": text(update)}, ALEX)
+    running_app.settle()
+
+    note = slack_api.calls_to("chat.postMessage")[-1]
+    section = note.params["blocks"][0]["text"]["text"]
+    assert note.params.get("thread_ts") == escalation.card_ts
+    assert len(section) <= 3000 and section.startswith("<@U0ALEX> posted an update on ESC-1")
+    assert "&gt; 0 &amp; 2 &lt; 3" in section
+
+
+def test_a_refund_waiting_at_resolve_can_still_be_decided(running_app: RunningApp, slack_api: SlackApiStub):
+    escalation = raise_escalation(
+        running_app,
+        slack_api,
+        escalation_type=option("hierarchical", "radio_buttons"),
+        refund_amount={"type": "number_input", "value": "120"},
+    )
+    pressed_and_settled(running_app, slack_api, "claim", escalation, SUPER)
+    running_app.slack.submit_form(
+        "resolve_form", escalation.id, {"done": text("Credited"), "for_customer": text("Credited")}, SUPER
+    )
+    running_app.settle()
+
+    pressed_and_settled(running_app, slack_api, "decline", escalation, SUPER)
+
+    assert current(running_app, escalation).approval.value == "declined"

@@ -103,3 +103,8 @@ def test_durations(text: str, expected: timedelta):
 def test_bad_durations(text: str):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_supervisors_is_not_a_path_name():
+    broken = POLICY_YAML.replace("  technical:\n", "  supervisors:\n", 1)
+    assert "paths: 'supervisors' is reserved" in _error(broken)

@@ -213,6 +213,13 @@ class Policy(_Section):
     digest: Digest | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread
 
+    @field_validator("paths")
+    @classmethod
+    def _reserved_path_names(cls, paths: dict[str, EscalationPath]) -> dict[str, EscalationPath]:
+        if "supervisors" in paths:
+            raise ValueError("'supervisors' is reserved for escalating up: give the path another name")
+        return paths
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

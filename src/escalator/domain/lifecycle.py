@@ -69,8 +69,9 @@ ALLOWED_FROM: dict[Action, frozenset[State]] = {
     Action.reassign: _ACTIVE,
     Action.move: _ACTIVE,
     Action.cancel: frozenset({State.open, State.claimed, State.resolved}),
-    Action.approve: _ACTIVE,
-    Action.decline: _ACTIVE,
+    # A refund still waiting when the case is resolved can still be decided.
+    Action.approve: frozenset({State.open, State.claimed, State.resolved}),
+    Action.decline: frozenset({State.open, State.claimed, State.resolved}),
 }
 
 # Who may take each action. Supervisors may do everything.

@@ -39,10 +39,13 @@ def card_refused(
     return [tx.outbox.add(Message.tell_agent_next_steps, now, escalation_id)]
 
 
-def conversation_opened(tx: Transaction, escalation_id: int, channel_id: str) -> list[int]:
-    """The warm transfer's group DM, remembered with the escalation."""
-    _get(tx, escalation_id).conversation_channel_id = channel_id
-    return []
+def warm_transfer_made(
+    tx: Transaction, clock: Clock, escalation_id: int, where: str, group_dm: str | None
+) -> list[int]:
+    """The introduction is posted: remember the group DM if there is one, then point the agent to it."""
+    if group_dm:
+        _get(tx, escalation_id).conversation_channel_id = group_dm
+    return [tx.outbox.add(Message.tell_agent_owner, clock.now(), escalation_id, {"where": where})]
 
 
 def load_history_entry(store: Store, entry_id: int) -> HistoryEntry:

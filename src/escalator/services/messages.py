@@ -10,6 +10,7 @@ class Message(StrEnum):
     update_card = "update_card"  # re-render the card in place from the escalation's state
     thread_note = "thread_note"  # one history entry, in the card's thread
     warm_transfer = "warm_transfer"  # the introduction, where the agent and the owner talk
+    tell_agent_owner = "tell_agent_owner"  # privately: who has the case, and where to talk to them
     hand_back = "hand_back"  # the handback note to the agent, with the buttons to close the loop
     retire_card = "retire_card"  # the card in a channel the escalation has moved away from
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors

@@ -110,7 +110,7 @@ class Ownership:
     def reopen(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
         def change(e: Escalation, now: datetime) -> Effects:
             e.state = State.claimed if e.owner_user_id else State.open
-            e.resolved_at = None
+            e.resolved_at = e.handback_done = e.handback_for_customer = None
             return Effects(cancel_timers=LOOP_TIMERS)
 
         return self._apply(key, escalation_id, actor, Action.reopen, change)

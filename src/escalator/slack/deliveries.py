@@ -11,10 +11,10 @@ from escalator.policy import Policy, WarmTransfer
 from escalator.services.deliver_card import (
     card_posted,
     card_refused,
-    conversation_opened,
     load_escalation,
     load_history_entry,
     superseded,
+    warm_transfer_made,
 )
 from escalator.services.messages import Message
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
@@ -29,7 +29,7 @@ from escalator.slack.rendering.ownership import (
     render_warm_transfer,
 )
 from escalator.slack.rendering.reminders import SUPERVISORS, render_notice
-from escalator.store.database import Store, Transaction
+from escalator.store.database import Store
 from escalator.store.repositories import OutboxMessage
 
 
@@ -49,6 +49,7 @@ class Deliveries:
             Message.thread_note: self.thread_note,
             Message.warm_transfer: self.warm_transfer,
             Message.hand_back: self.hand_back,
+            Message.tell_agent_owner: self.tell_agent_owner,
             Message.retire_card: self.retire_card,
             Message.timer_notice: self.timer_notice,
         }
@@ -99,22 +100,26 @@ class Deliveries:
         if escalation.owner_user_id in (None, escalation.agent_user_id):
             return None  # unclaimed again since, or the agent took it: nobody to introduce
         intro = render_warm_transfer(escalation)
-        follow_up: FollowUp | None = None
+        escalation_id, group_dm = escalation.id or 0, None
         if self._policy.warm_transfer is WarmTransfer.group_dm:
             users = f"{escalation.agent_user_id},{escalation.owner_user_id}"
-            channel = str(self._gateway.call("conversations.open", users=users)["channel"]["id"])
-            self._send(channel, intro)
-            where = f"in <#{channel}>"
-            escalation_id = escalation.id or 0
-
-            def follow_up(tx: Transaction) -> list[int]:
-                return conversation_opened(tx, escalation_id, channel)
+            group_dm = str(self._gateway.call("conversations.open", users=users)["channel"]["id"])
+            self._send(group_dm, intro)
+            where = f"in <#{group_dm}>"
         else:
             channel, ts = self._card_thread(escalation)
             self._send(channel, intro, thread_ts=ts)
             where = f"in the thread of the card in <#{channel}>"
-        self._send(escalation.agent_user_id, render_owner_told_agent(escalation, where))
-        return follow_up
+        # The agent's pointer is a message of its own, so a failure there never repeats the intro.
+        return lambda tx: warm_transfer_made(tx, self._clock, escalation_id, where, group_dm)
+
+    def tell_agent_owner(self, message: OutboxMessage) -> FollowUp | None:
+        escalation = self._escalation(message)
+        if escalation.owner_user_id is not None:
+            self._send(
+                escalation.agent_user_id, render_owner_told_agent(escalation, str(message.payload["where"]))
+            )
+        return None
 
     def hand_back(self, message: OutboxMessage) -> FollowUp | None:
         self._send(self._escalation(message).agent_user_id, render_hand_back(self._escalation(message)))

@@ -31,6 +31,8 @@ class DeliveryNotReady(Exception):
 
 LEASE = timedelta(seconds=60)  # well above the gateway's timeout: a live attempt never loses its lease
 MAX_BACKOFF = timedelta(minutes=5)
+# About a day of tries (the backoff reaches five minutes after eight): then it is given up, loudly.
+MAX_ATTEMPTS = 300
 BATCH = 50
 
 
@@ -94,6 +96,17 @@ class OutboxDispatcher:
         return queued
 
     def _retry_later(self, message: OutboxMessage, error: str, retry_after: float | None) -> None:
+        if message.attempts >= MAX_ATTEMPTS:
+            log.error(
+                "gave up on outbox message %s (%s) after %s attempts: %s",
+                message.id,
+                message.kind,
+                message.attempts,
+                error,
+            )
+            with self._store.transaction() as tx:
+                tx.outbox.give_up(message.id, error)
+            return
         if retry_after is not None:
             delay = timedelta(seconds=retry_after)
         else:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App
 
+from escalator.domain.escalation import State
 from escalator.domain.lifecycle import Action, Refused
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import ActionId
@@ -58,8 +59,12 @@ def _on_reaction(runtime: Runtime, body: dict[str, Any], *, added: bool) -> None
             outcome = ownership.claim(key, escalation_id, actor)
         elif reaction.reaction == claim:
             escalation = ownership.get(escalation_id)
-            if escalation is None or escalation.owner_user_id != reaction.user:
-                return  # only the owner's own reaction counts; others' come and go freely
+            if (
+                escalation is None
+                or escalation.state is not State.claimed
+                or escalation.owner_user_id != reaction.user
+            ):
+                return  # only the owner's own reaction on a claimed case counts; others come and go freely
             outcome = ownership.unclaim(key, escalation_id, actor)
         elif added:
             # Resolving asks for a handback note, and a reaction cannot open a form: offer a button.

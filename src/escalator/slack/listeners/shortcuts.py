@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 
 from escalator.domain.escalation import Origin
 from escalator.slack.ids import CallbackId
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, runtime: Runtime) -> None:
-    def escalate_message(ack: Ack, body: dict[str, Any]) -> None:
+    def escalate_message(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         try:
             shortcut = MessageShortcut.model_validate(body)
@@ -30,6 +30,6 @@ def register(app: App, runtime: Runtime) -> None:
         )
         problem = open_handoff_form(runtime, shortcut.trigger_id, shortcut.message.text, origin)
         if problem:
-            log.warning("message shortcut from %s could not open the form", shortcut.user.id)
+            respond(text=problem, response_type="ephemeral")
 
     app.shortcut(CallbackId.escalate_message.value)(escalate_message)

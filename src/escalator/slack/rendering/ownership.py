@@ -19,7 +19,9 @@ UPDATE_LENGTH = 2000
 
 def render_thread_note(entry: HistoryEntry, escalation: Escalation, policy: Policy) -> SlackMessage:
     headline = f"<@{entry.actor_user_id}> {history_line(entry, escalation, policy)}"
-    quoted = ">" + clip(mrkdwn_escape(entry.note), 2800).replace("\n", "\n>") if entry.note else None
+    # Quote first, then cut: the quote marks count towards Slack's 3,000 characters too.
+    room = 2950 - len(headline)
+    quoted = clip(">" + mrkdwn_escape(entry.note).replace("\n", "\n>"), room) if entry.note else None
     return message("thread_note.json.j2", headline=headline, quoted_note=quoted)
 
 
