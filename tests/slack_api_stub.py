@@ -117,10 +117,7 @@ class SlackApiStub:
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length).decode()
         is_json = request.headers.get("Content-Type", "").startswith("application/json")
-        if is_json:
-            params = json.loads(raw or "{}")
-        else:
-            params = {k: v[0] for k, v in parse_qs(raw).items()}
+        params = json.loads(raw or "{}") if is_json else {k: v[0] for k, v in parse_qs(raw).items()}
         method = request.path.removeprefix("/api/") if request.path.startswith("/api/") else "response_url"
         with self._changed:
             self.calls.append(Call(method, params, dict(request.headers)))
