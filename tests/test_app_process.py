@@ -3,6 +3,7 @@ configuration errors with exit status 2."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -185,3 +186,40 @@ def test_the_app_starts_while_slack_is_unreachable(tmp_path: Path):
         SLACK_API_TIMEOUT="1",
     )
     assert "could not reach Slack to check SLACK_BOT_TOKEN" in _stop(process)
+
+
+def test_timers_run_in_real_time_with_second_scale_targets(tmp_path: Path, slack_api: SlackApiStub):
+    policy = POLICY_YAML.replace(
+        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
+    ).replace(
+        "P2: {acknowledge: 15m, first_update: 2h, resolve: 1d}",
+        "P2: {acknowledge: 2s, first_update: 4s, resolve: 8s}",
+    )
+    (tmp_path / "policy.yml").write_text(policy)
+    process, base = _start(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_api.url,
+        ESCALATOR_WORKERS="2",
+        ESCALATOR_TICK="0.1",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'rt.db'}",
+    )
+    try:
+        sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
+        started = time.monotonic()
+        sender.submit(handoff_values())
+        posts = slack_api.wait_for("chat.postMessage", 5, timeout=20)  # card, note, nudge, new card, note
+        channels = [p.params["channel"] for p in posts]
+        texts = [str(p.params.get("text")) for p in posts]
+        nudge = next(i for i, t in enumerate(texts) if "still waiting for a specialist" in t)
+        assert channels[nudge] == "C0123BILL"
+        moved = next(i for i, p in enumerate(posts) if p.params["channel"] == "C0123SUP")
+        assert "Hierarchical" in json.dumps(posts[moved].params["blocks"])
+        assert time.monotonic() - started < 15
+    finally:
+        _stop(process)
+    nudges = [
+        p for p in slack_api.calls_to("chat.postMessage") if "still waiting" in str(p.params.get("text"))
+    ]
+    assert len([n for n in nudges if n.params["channel"] == "C0123BILL"]) == 1  # two workers, one nudge
