@@ -219,7 +219,7 @@ class RunningApp:
         self._server = make_server(
             "127.0.0.1", 0, worker.web, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         self.slack = SlackSender(f"http://127.0.0.1:{self._server.server_port}", SIGNING_SECRET, response_url)
 
     def settle(self, timeout: float = 10.0) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, WEDNESDAY_MORNING, FakeClock
@@ -67,7 +67,9 @@ def test_each_timer_fires_once_across_two_processes(
         while time.monotonic() < deadline:
             with store.transaction() as tx:
                 pending = tx.session.scalar(
-                    select(func.count()).select_from(timers).where(timers.c.status == "pending")
+                    select(func.count())
+                    .select_from(timers)
+                    .where(timers.c.status == "pending", timers.c.due_at <= datetime.now(UTC))
                 )
             breach_cards = [
                 c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == "C0123SUP"
