@@ -56,6 +56,8 @@ def test_acknowledge_nudge_then_breach_each_once(running_app: RunningApp, slack_
     with running_app.store.transaction() as tx:
         last = tx.history.of(escalation.id)[-1]
     assert (last.action, last.actor_user_id, last.target) == ("move", "escalator", "supervisors")
+    note = next(c for c in posts(slack_api, "C0123SUP") if c.params.get("thread_ts") == moved.card_ts)
+    assert note.params["text"].startswith("Escalator (automatically) re-escalated ESC-1 to the supervisors")
     at(running_app, raised + timedelta(minutes=16))
     assert len(posts(slack_api, "C0123SUP", "Hierarchical escalation")) == 1
 

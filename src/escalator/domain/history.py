@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# Who the bot's own steps (a breach re-escalating a case, say) are recorded as.
+SYSTEM_ACTOR = "escalator"
+
 
 @dataclass
 class HistoryEntry:

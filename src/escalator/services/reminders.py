@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from escalator.clock import Clock
 from escalator.domain.business_hours import tomorrow_morning
 from escalator.domain.escalation import Escalation
+from escalator.domain.history import SYSTEM_ACTOR
 from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
 from escalator.domain.timers import Decision, Due, TimerKind, decide
 from escalator.policy import Policy
@@ -22,8 +23,6 @@ from escalator.store.repositories import Timer
 
 log = logging.getLogger(__name__)
 
-# Who the bot's own steps are recorded as in the history.
-SYSTEM_USER = "escalator"
 MAX_BACKOFF = timedelta(minutes=5)
 MAX_PER_TICK = 500  # a backlog (after downtime) is worked through over a few ticks
 
@@ -96,14 +95,14 @@ class Reminders:
         elif decision is Decision.escalate_up:
             reason = "Nobody acknowledged it in time."
             ids += transition(
-                tx, escalation, SYSTEM_USER, Action.move, moving(self._policy, SUPERVISORS, reason), now
+                tx, escalation, SYSTEM_ACTOR, Action.move, moving(self._policy, SUPERVISORS, reason), now
             )
         elif decision is Decision.unclaim:
             owner = escalation.owner_user_id
             ids += transition(
                 tx,
                 escalation,
-                SYSTEM_USER,
+                SYSTEM_ACTOR,
                 Action.unclaim,
                 unclaiming("No first update in time: back to the queue."),
                 now,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from escalator.domain.escalation import Escalation, EscalationType
-from escalator.domain.history import HistoryEntry
+from escalator.domain.history import SYSTEM_ACTOR, HistoryEntry
 from escalator.domain.lifecycle import Action
 from escalator.policy import Policy
 from escalator.services.ownership import SUPERVISORS
@@ -18,7 +18,8 @@ UPDATE_LENGTH = 2000
 
 
 def render_thread_note(entry: HistoryEntry, escalation: Escalation, policy: Policy) -> SlackMessage:
-    headline = f"<@{entry.actor_user_id}> {history_line(entry, escalation, policy)}"
+    who = "Escalator (automatically)" if entry.actor_user_id == SYSTEM_ACTOR else f"<@{entry.actor_user_id}>"
+    headline = f"{who} {history_line(entry, escalation, policy)}"
     # Quote first, then cut: the quote marks count towards Slack's 3,000 characters too.
     room = 2950 - len(headline)
     quoted = clip(">" + mrkdwn_escape(entry.note).replace("\n", "\n>"), room) if entry.note else None
