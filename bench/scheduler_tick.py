@@ -146,13 +146,19 @@ def measure(url: str, stored: int, due: int, repeats: int) -> tuple[float, float
     return statistics.median(busy), statistics.median(idle)
 
 
-def fresh_database(base_url: str | None, folder: Path, name: str) -> str:
+def fresh_database(base_url: str | None, folder: Path, name: str) -> tuple[str, str | None]:
+    """A database URL for one store, and the PostgreSQL schema to drop afterwards."""
     if base_url is None:
-        return f"sqlite:///{folder / name}.db"
+        return f"sqlite:///{folder / name}.db", None
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with create_engine(base_url).begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    return f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    return f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(base_url: str, schema: str) -> None:
+    with create_engine(base_url).begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def main() -> None:
@@ -168,14 +174,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         rows = []
         for label, stored in (("baseline", args.baseline), ("large", args.escalations)):
-            url = fresh_database(args.database_url, Path(folder), label)
-            store = Store(url)
-            store.migrate()
-            started = time.perf_counter()
-            fill(store, stored, args.due)
-            store.dispose()
-            filled = time.perf_counter() - started
-            busy, idle = measure(url, stored, args.due, args.repeats)
+            url, schema = fresh_database(args.database_url, Path(folder), label)
+            try:
+                store = Store(url)
+                store.migrate()
+                started = time.perf_counter()
+                fill(store, stored, args.due)
+                store.dispose()
+                filled = time.perf_counter() - started
+                busy, idle = measure(url, stored, args.due, args.repeats)
+            finally:
+                if schema and args.database_url:
+                    drop_schema(args.database_url, schema)
             rows.append((label, stored, busy, idle, filled))
         dialect = "PostgreSQL" if args.database_url else "SQLite"
         print(

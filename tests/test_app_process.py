@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import BOT_TOKEN, POLICY_YAML, ROOT, SIGNING_SECRET
+from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, ROOT, SIGNING_SECRET
 from slack_api_stub import Reply, SlackApiStub
 from slack_requests import AGENT, SlackSender, handoff_values
 
@@ -102,10 +102,7 @@ def _stop(process: subprocess.Popen[str]) -> str:
 @pytest.fixture
 def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterator[tuple[SlackSender, str]]:
     # Without business hours the real clock cannot send the card to the after-hours channel.
-    always_open = POLICY_YAML.replace(
-        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
-    )
-    (tmp_path / "policy.yml").write_text(always_open)
+    (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     process, base = _start(
         tmp_path,
         SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -189,9 +186,7 @@ def test_the_app_starts_while_slack_is_unreachable(tmp_path: Path):
 
 
 def test_timers_run_in_real_time_with_second_scale_targets(tmp_path: Path, slack_api: SlackApiStub):
-    policy = POLICY_YAML.replace(
-        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
-    ).replace(
+    policy = ALWAYS_OPEN_POLICY_YAML.replace(
         "P2: {acknowledge: 15m, first_update: 2h, resolve: 1d}",
         "P2: {acknowledge: 2s, first_update: 4s, resolve: 8s}",
     )

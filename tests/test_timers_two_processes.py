@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, WEDNESDAY_MORNING, FakeClock
+from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET, WEDNESDAY_MORNING, FakeClock
 from slack_api_stub import SlackApiStub
 from sqlalchemy import func, select
 from test_app_process import _start, _stop
@@ -24,11 +24,8 @@ CASES = 30
 def test_each_timer_fires_once_across_two_processes(
     tmp_path: Path, postgres_url: str, slack_api: SlackApiStub
 ):
-    always_open = POLICY_YAML.replace(
-        POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
-    )
-    (tmp_path / "policy.yml").write_text(always_open)
-    policy = parse_policy(always_open)
+    (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
+    policy = parse_policy(ALWAYS_OPEN_POLICY_YAML)
     store = Store(postgres_url)
     store.migrate()
     # Cases raised long ago, while nothing ran: their nudges and breaches are all due at start.
