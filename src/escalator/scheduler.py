@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from escalator.services.digest import Digests
 from escalator.services.reminders import Reminders
 from escalator.slack.directory import Directory
 from escalator.slack.outbox import OutboxDispatcher
@@ -19,9 +20,15 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(
-        self, reminders: Reminders, outbox: OutboxDispatcher, directory: Directory, tick: float
+        self,
+        reminders: Reminders,
+        digests: Digests,
+        outbox: OutboxDispatcher,
+        directory: Directory,
+        tick: float,
     ) -> None:
         self._reminders = reminders
+        self._digests = digests
         self._outbox = outbox
         self._directory = directory
         self._tick = tick
@@ -30,6 +37,7 @@ class Scheduler:
 
     def tick(self) -> None:
         self._outbox.deliver(self._reminders.fire_due())
+        self._outbox.deliver(self._digests.start_if_due())
         self._outbox.deliver_due()
         self._directory.refresh_stale()
 

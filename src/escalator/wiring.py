@@ -18,6 +18,7 @@ from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
 from escalator.policy import Policy, load_policy
 from escalator.scheduler import Scheduler
+from escalator.services.digest import Digests
 from escalator.settings import Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import SlackCallFailed
@@ -130,7 +131,13 @@ def build_worker(
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock())
     bolt = build_bolt_app(settings, runtime, executor)
-    scheduler = Scheduler(runtime.reminders, runtime.outbox, runtime.directory, settings.ESCALATOR_TICK)
+    scheduler = Scheduler(
+        runtime.reminders,
+        Digests(store, policy, runtime.clock),
+        runtime.outbox,
+        runtime.directory,
+        settings.ESCALATOR_TICK,
+    )
     if background:
         scheduler.start()
     return Worker(bolt, EscalatorWeb(bolt, store), runtime, scheduler)

@@ -13,4 +13,5 @@ class Message(StrEnum):
     tell_agent_owner = "tell_agent_owner"  # privately: who has the case, and where to talk to them
     hand_back = "hand_back"  # the handback note to the agent, with the buttons to close the loop
     retire_card = "retire_card"  # the card in a channel the escalation has moved away from
+    post_digest = "post_digest"  # the daily digest for the day in the payload, to digest.channel
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors

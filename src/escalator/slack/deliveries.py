@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from escalator.clock import Clock
@@ -16,10 +17,12 @@ from escalator.services.deliver_card import (
     superseded,
     warm_transfer_made,
 )
+from escalator.services.digest import Digests
 from escalator.services.messages import Message
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
 from escalator.slack.rendering.card import render_card, render_delivery_alert, render_retired_card
+from escalator.slack.rendering.digest import render_digest
 from escalator.slack.rendering.engine import SlackMessage
 from escalator.slack.rendering.intake import render_next_steps
 from escalator.slack.rendering.ownership import (
@@ -39,6 +42,7 @@ class Deliveries:
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._digests = Digests(store, policy, clock)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -52,6 +56,7 @@ class Deliveries:
             Message.tell_agent_owner: self.tell_agent_owner,
             Message.retire_card: self.retire_card,
             Message.timer_notice: self.timer_notice,
+            Message.post_digest: self.post_digest,
         }
 
     def post_card(self, message: OutboxMessage) -> FollowUp | None:
@@ -145,6 +150,14 @@ class Deliveries:
         )
         # A channel, the supervisors, or a person (the app's DM with them).
         self._send(self._policy.supervisors.channel if to == SUPERVISORS else to, notice)
+        return None
+
+    def post_digest(self, message: OutboxMessage) -> FollowUp | None:
+        """Built when delivered, from the data then: the numbers are the store's, not a snapshot's."""
+        if self._policy.digest is None:
+            return None
+        digest = self._digests.build(date.fromisoformat(str(message.payload["day"])))
+        self._send(self._policy.digest.channel, render_digest(digest, self._policy))
         return None
 
     def _card_thread(self, escalation: Escalation) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from escalator.store.insight import InsightQueries
 from escalator.store.repositories import (
     EscalationRepository,
     HandledRequests,
@@ -42,6 +43,7 @@ class Transaction:
         self.handled = HandledRequests(session)
         self.timers = TimerRepository(session)
         self.mutes = MuteRepository(session)
+        self.insight = InsightQueries(session)
 
 
 class Store:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -85,6 +86,12 @@ escalations = Table(
     Column("delivery_problem", String(64)),
     Index(None, "state", "raised_at"),
     Index(None, "card_channel_id", "card_ts"),
+    # What the digest and exports aggregate by.
+    Index(None, "raised_at"),
+    Index(None, "claimed_at"),
+    Index(None, "resolved_at"),
+    Index(None, "closed_at"),
+    Index(None, "account_number", "raised_at"),
 )
 
 # Messages to Slack that must arrive: written in the same transaction as the change they report,
@@ -120,6 +127,7 @@ escalation_events = Table(
     Column("note", Text),
     Column("target", String(64)),
     Index(None, "escalation_id", "id"),
+    Index(None, "at"),
 )
 
 # Requests already acted on (Events API event_id, view id, action identity): Slack may deliver one
@@ -156,6 +164,23 @@ mutes = Table(
     Column("escalation_id", Integer, ForeignKey("escalations.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", String(32), primary_key=True),
     Column("at", UtcDateTime, nullable=False),
+)
+
+# How many contacts the team handled each day, told by the phone system or help desk.
+contact_volumes = Table(
+    "contact_volumes",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("contacts", Integer, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+# One row per daily digest started, so that one worker alone posts it.
+digests = Table(
+    "digests",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
 )
 
 mapper_registry = registry(metadata=metadata)

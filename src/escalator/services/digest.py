@@ -1,0 +1,208 @@
+"""The supervisors' daily digest: yesterday's numbers and the open work now, posted once a day."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from escalator.clock import Clock
+from escalator.domain.escalation import Escalation
+from escalator.domain.metrics import Attainment, TargetFacts, attainment, median, outcome, percentile
+from escalator.domain.sla import Target
+from escalator.policy import Policy, Priority
+from escalator.services.messages import Message
+from escalator.store.database import Store
+from escalator.store.insight import Window
+
+REPEAT_WITHIN = timedelta(days=30)
+TOP = 5
+
+
+@dataclass(frozen=True)
+class SpecialistLoad:
+    user_id: str
+    claimed: int
+    resolved: int
+    median_resolve: timedelta | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    day: date
+    raised: int
+    raised_by_path: dict[str, int]
+    raised_by_type: dict[str, int]
+    raised_by_priority: dict[str, int]
+    resolved: int
+    closed: int
+    open_unclaimed: list[Escalation]
+    open_unclaimed_total: int
+    attainment: dict[Priority, dict[Target, Attainment]]
+    breaches: list[tuple[Escalation, list[Target]]]
+    acknowledge_median: timedelta | None
+    acknowledge_p90: timedelta | None
+    resolve_median: timedelta | None
+    resolve_p90: timedelta | None
+    repeat_contacts: list[tuple[Escalation, Escalation]]
+    csat_average: float | None
+    csat_count: int
+    loops_closed: int  # of the cases resolved that day, how many are closed now
+    loops_resolved: int
+    contacts: int | None
+    top_triggers: list[tuple[str, int]]
+    slowest_path: tuple[str, timedelta] | None
+    specialists: list[SpecialistLoad] = field(default_factory=list)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing raised, resolved or closed that day."""
+        return self.raised == 0 and self.resolved == 0 and self.closed == 0
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self.raised / self.contacts if self.contacts else None
+
+    @property
+    def first_contact_resolution(self) -> float | None:
+        """The share of contacts solved without an escalation."""
+        return (self.contacts - self.raised) / self.contacts if self.contacts else None
+
+
+def day_window(day: date, policy: Policy) -> Window:
+    zone = policy.zone
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return Window(day, start, end)
+
+
+class Digests:
+    def __init__(self, store: Store, policy: Policy, clock: Clock) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+
+    def due_day(self, now: datetime) -> date | None:
+        """The day the latest digest that has come due covers (the day before its posting day)."""
+        if self._policy.digest is None:
+            return None
+        local = now.astimezone(self._policy.zone)
+        posting_day = (
+            local.date() if local.time() >= self._policy.digest.at else local.date() - timedelta(days=1)
+        )
+        return posting_day - timedelta(days=1)
+
+    def start_if_due(self) -> list[int]:
+        """Once per day across all workers: leave the digest for delivery. A missed one is caught up once."""
+        now = self._clock.now()
+        day = self.due_day(now)
+        if day is None:
+            return []
+        with self._store.transaction() as tx:
+            if not tx.insight.start_digest(day, now):
+                return []
+            return [tx.outbox.add(Message.post_digest, now, None, {"day": day.isoformat()})]
+
+    def record_contacts(self, day: date, contacts: int) -> None:
+        if contacts < 0:
+            raise ValueError("a contact count is zero or more")
+        with self._store.transaction() as tx:
+            tx.insight.record_contacts(day, contacts, self._clock.now())
+
+    def build(self, day: date) -> Digest:
+        now = self._clock.now()
+        window = day_window(day, self._policy)
+        with self._store.transaction() as tx:
+            q = tx.insight
+            raised = q.raised_in(window)
+            claimed = q.claimed_in(window)
+            resolved = q.resolved_in(window)
+            closed = q.closed_in(window)
+            waiting, waiting_total = q.open_unclaimed()
+            repeats = q.repeat_accounts(window, REPEAT_WITHIN)
+            claims, resolves = q.actions_by_person(window, "claim"), q.actions_by_person(window, "resolve")
+            contacts = q.contacts_on(day)
+        resolve_times = [e.resolved_at - e.raised_at for e in resolved if e.resolved_at]
+        csat = [e.csat for e in closed if e.csat is not None]
+        return Digest(
+            day=day,
+            raised=len(raised),
+            raised_by_path=_count(e.path_key for e in raised),
+            raised_by_type=_count(e.escalation_type.value for e in raised),
+            raised_by_priority=_count(e.priority.value for e in raised),
+            resolved=len(resolved),
+            closed=len(closed),
+            open_unclaimed=waiting,
+            open_unclaimed_total=waiting_total,
+            attainment=_attainment(raised, now),
+            breaches=_breaches(raised, now),
+            acknowledge_median=median([e.claimed_at - e.raised_at for e in claimed if e.claimed_at]),
+            acknowledge_p90=percentile([e.claimed_at - e.raised_at for e in claimed if e.claimed_at], 0.9),
+            resolve_median=median(resolve_times),
+            resolve_p90=percentile(resolve_times, 0.9),
+            repeat_contacts=repeats,
+            csat_average=sum(csat) / len(csat) if csat else None,
+            csat_count=len(csat),
+            loops_closed=sum(1 for e in resolved if e.closed_at is not None),
+            loops_resolved=len(resolved),
+            contacts=contacts,
+            top_triggers=Counter(w for e in raised for w in e.trigger_words).most_common(TOP),
+            slowest_path=_slowest_path(resolved),
+            specialists=_specialists(claims, resolves, resolved),
+        )
+
+
+def _count(values) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return dict(Counter(values).most_common())
+
+
+def _facts(e: Escalation) -> dict[Target, TargetFacts]:
+    return {
+        Target.acknowledge: TargetFacts(
+            e.acknowledge_by, e.claimed_at, e.acknowledge_breached_at is not None
+        ),
+        Target.first_update: TargetFacts(
+            e.first_update_by, e.first_update_at, e.first_update_breached_at is not None
+        ),
+        Target.resolve: TargetFacts(e.resolve_by, e.resolved_at, e.resolve_breached_at is not None),
+    }
+
+
+def _attainment(raised: list[Escalation], now: datetime) -> dict[Priority, dict[Target, Attainment]]:
+    by_priority: dict[Priority, list[Escalation]] = defaultdict(list)
+    for e in raised:
+        by_priority[e.priority].append(e)
+    return {
+        priority: {target: attainment([_facts(e)[target] for e in cases], now) for target in Target}
+        for priority, cases in sorted(by_priority.items())
+    }
+
+
+def _breaches(raised: list[Escalation], now: datetime) -> list[tuple[Escalation, list[Target]]]:
+    missed = []
+    for e in raised:
+        targets = [target for target, facts in _facts(e).items() if outcome(facts, now) is False]
+        if targets:
+            missed.append((e, targets))
+    return missed
+
+
+def _slowest_path(resolved: list[Escalation]) -> tuple[str, timedelta] | None:
+    by_path: dict[str, list[timedelta]] = defaultdict(list)
+    for e in resolved:
+        if e.resolved_at:
+            by_path[e.path_key].append(e.resolved_at - e.raised_at)
+    medians = {path: median(times) for path, times in by_path.items()}
+    slowest = max(medians.items(), key=lambda item: item[1] or timedelta(0), default=None)
+    return (slowest[0], slowest[1]) if slowest and slowest[1] is not None else None
+
+
+def _specialists(
+    claims: Counter[str], resolves: Counter[str], resolved: list[Escalation]
+) -> list[SpecialistLoad]:
+    times: dict[str, list[timedelta]] = defaultdict(list)
+    for e in resolved:
+        if e.owner_user_id and e.resolved_at:
+            times[e.owner_user_id].append(e.resolved_at - e.raised_at)
+    people = sorted(set(claims) | set(resolves), key=lambda u: (-claims[u], -resolves[u], u))
+    return [SpecialistLoad(u, claims[u], resolves[u], median(times.get(u, []))) for u in people]

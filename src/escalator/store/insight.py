@@ -1,0 +1,169 @@
+"""The queries behind the digest, the App Home and the exports. Aggregates run in SQL, over indexed
+columns and one day's rows; nothing here reads the whole store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from escalator.domain.escalation import Escalation, State
+from escalator.domain.history import HistoryEntry
+from escalator.store.tables import contact_volumes, digests
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in UTC: one day in the policy's timezone."""
+
+    day: date
+    start: datetime
+    end: datetime
+
+
+class InsightQueries:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def raised_counts(self, window: Window, column: str) -> dict[str, int]:
+        """How many escalations were raised in the window, by `path_key`, `escalation_type` or `priority`."""
+        group = getattr(Escalation, column)
+        rows = self._session.execute(
+            select(group, func.count())
+            .where(Escalation.raised_at >= window.start, Escalation.raised_at < window.end)
+            .group_by(group)
+        )
+        return {str(getattr(key, "value", key)): int(count) for key, count in rows}
+
+    def count_between(self, column: str, window: Window) -> int:
+        moment = getattr(Escalation, column)
+        return int(
+            self._session.scalar(
+                select(func.count())
+                .select_from(Escalation)
+                .where(moment >= window.start, moment < window.end)
+            )
+            or 0
+        )
+
+    def raised_in(self, window: Window) -> list[Escalation]:
+        """The day's escalations themselves: one day's rows, through the raised_at index."""
+        return list(
+            self._session.scalars(
+                select(Escalation)
+                .where(Escalation.raised_at >= window.start, Escalation.raised_at < window.end)
+                .order_by(Escalation.id)
+            )
+        )
+
+    def claimed_in(self, window: Window) -> list[Escalation]:
+        return list(
+            self._session.scalars(
+                select(Escalation).where(
+                    Escalation.claimed_at >= window.start, Escalation.claimed_at < window.end
+                )
+            )
+        )
+
+    def resolved_in(self, window: Window) -> list[Escalation]:
+        return list(
+            self._session.scalars(
+                select(Escalation).where(
+                    Escalation.resolved_at >= window.start, Escalation.resolved_at < window.end
+                )
+            )
+        )
+
+    def closed_in(self, window: Window) -> list[Escalation]:
+        return list(
+            self._session.scalars(
+                select(Escalation).where(
+                    Escalation.closed_at >= window.start, Escalation.closed_at < window.end
+                )
+            )
+        )
+
+    def open_unclaimed(self, limit: int = 20) -> tuple[list[Escalation], int]:
+        """The oldest open, unclaimed escalations now, and how many there are in all."""
+        waiting = select(Escalation).where(Escalation.state == State.open).order_by(Escalation.raised_at)
+        total = self._session.scalar(
+            select(func.count()).select_from(Escalation).where(Escalation.state == State.open)
+        )
+        return list(self._session.scalars(waiting.limit(limit))), int(total or 0)
+
+    def repeat_accounts(self, window: Window, within: timedelta) -> list[tuple[Escalation, Escalation]]:
+        """Escalations raised in the window whose account was escalated before, within `within`:
+        (the most recent earlier one, this one). Reads the day's accounts' rows only."""
+        today = self.raised_in(window)
+        accounts = {e.account_number for e in today}
+        if not accounts:
+            return []
+        candidates = list(
+            self._session.scalars(
+                select(Escalation)
+                .where(
+                    Escalation.account_number.in_(accounts),
+                    Escalation.raised_at >= window.start - within,
+                    Escalation.raised_at < window.end,
+                )
+                .order_by(Escalation.raised_at, Escalation.id)
+            )
+        )
+        pairs = []
+        for later in today:
+            earlier = [
+                e
+                for e in candidates
+                if e.account_number == later.account_number
+                and later.raised_at - within <= e.raised_at
+                and e.raised_at < later.raised_at
+            ]
+            if earlier:
+                pairs.append((earlier[-1], later))
+        return pairs
+
+    def actions_by_person(self, window: Window, action: str) -> Counter[str]:
+        rows = self._session.execute(
+            select(HistoryEntry.actor_user_id, func.count())
+            .where(
+                HistoryEntry.action == action, HistoryEntry.at >= window.start, HistoryEntry.at < window.end
+            )
+            .group_by(HistoryEntry.actor_user_id)
+        )
+        return Counter({user: int(count) for user, count in rows})
+
+    def contacts_on(self, day: date) -> int | None:
+        return self._session.scalar(select(contact_volumes.c.contacts).where(contact_volumes.c.day == day))
+
+    def record_contacts(self, day: date, contacts: int, now: datetime) -> None:
+        existing = self._session.execute(select(contact_volumes).where(contact_volumes.c.day == day)).first()
+        if existing:
+            self._session.execute(
+                contact_volumes.update()
+                .where(contact_volumes.c.day == day)
+                .values(contacts=contacts, recorded_at=now)
+            )
+        else:
+            self._session.execute(
+                contact_volumes.insert().values(day=day, contacts=contacts, recorded_at=now)
+            )
+
+    def start_digest(self, day: date, now: datetime) -> bool:
+        """Record that the digest for `day` is being posted; False when a worker already did."""
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        inserted = self._session.execute(
+            dialect.insert(digests)
+            .values(day=day, started_at=now)
+            .on_conflict_do_nothing()
+            .returning(digests.c.day)
+        )
+        return inserted.first() is not None
+
+    def daily_counts(self, since: datetime, until: datetime, column: str) -> list[datetime]:
+        """The moments in a range, for a chart: one column, a fortnight's rows."""
+        moment = getattr(Escalation, column)
+        return list(self._session.scalars(select(moment).where(moment >= since, moment < until)))
