@@ -77,10 +77,11 @@ digest:
   at: "09:00"
 """
 
-# The same policy without business hours: for tests on the real clock, whatever the hour they run.
+# The same policy without business hours or a digest: for tests on the real clock, so that neither the
+# hour they run at nor a digest coming due changes what they see.
 ALWAYS_OPEN_POLICY_YAML = POLICY_YAML.replace(
     POLICY_YAML[POLICY_YAML.index("business_hours:") : POLICY_YAML.index("priorities:")], ""
-)
+).replace('digest:\n  channel: C0123SUP\n  at: "09:00"\n', "")
 
 # Wednesday 25 November 2026, 10:00 in London (UTC in winter): inside business hours.
 WEDNESDAY_MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
