@@ -1,14 +1,28 @@
-"""The `escalator` command, for admins: `escalator migrate`, `escalator history ESC-42`."""
+"""The `escalator` command, for admins and supervisors.
+
+`migrate`, `history ESC-42`, `digest [--date] [--dry-run]`, `export --since … [--until …] [--format]`,
+`contacts --date … --count …`. Each reads only the environment it needs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
+from datetime import UTC, date, datetime, time
 
+from escalator.clock import SystemClock
 from escalator.domain.escalation import Escalation, parse_reference
 from escalator.domain.history import HistoryEntry
 from escalator.errors import ConfigurationError
-from escalator.settings import DatabaseSettings, load_settings
+from escalator.policy import load_policy
+from escalator.services.digest import Digests, record_contacts, yesterday
+from escalator.services.export import FIELDS, export_rows
+from escalator.settings import DatabaseSettings, PolicySettings, Settings, load_settings
+from escalator.slack.bolt_app import build_gateway
+from escalator.slack.gateway import SlackCallFailed
+from escalator.slack.rendering.digest import digest_as_text, render_digest
 from escalator.store.database import Store
 from escalator.wiring import exit_with_configuration_error, migrate_or_exit
 
@@ -64,6 +78,91 @@ def format_history(escalation: Escalation, entries: list[HistoryEntry]) -> str:
     return "\n".join(lines)
 
 
+def digest(args: argparse.Namespace) -> int:
+    """Build the daily digest now (for yesterday by default): post it, or print it with --dry-run."""
+    try:
+        settings = load_settings(PolicySettings if args.dry_run else Settings)
+        policy = load_policy(settings.ESCALATOR_POLICY)
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
+    if policy.digest is None and not args.dry_run:
+        print("escalator: the policy has no digest: add digest.channel (and digest.at)", file=sys.stderr)
+        return 2
+    store = Store(settings.DATABASE_URL)
+    clock = SystemClock()
+    try:
+        built = Digests(store, policy, clock).build(args.date or yesterday(clock.now(), policy))
+    finally:
+        store.dispose()
+    rendered = render_digest(built, policy)
+    if args.dry_run:
+        print(digest_as_text(rendered))
+        return 0
+    assert isinstance(settings, Settings) and policy.digest is not None
+    try:
+        build_gateway(settings).call(
+            "chat.postMessage", channel=policy.digest.channel, **rendered.as_params()
+        )
+    except SlackCallFailed as exc:
+        print(f"escalator: Slack did not take the digest: {exc.error}", file=sys.stderr)
+        return 1
+    print(f"posted the digest for {built.day} to {policy.digest.channel}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write every escalation raised in a period, with its fields, timings and outcome (CSV or JSON lines)."""
+    try:
+        settings = load_settings(DatabaseSettings)
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
+    since = datetime.combine(args.since, time(0), tzinfo=UTC)
+    until = datetime.combine(args.until, time(0), tzinfo=UTC) if args.until else datetime.now(UTC)
+    store = Store(settings.DATABASE_URL)
+    try:
+        rows = export_rows(store, since, until)
+        if args.format == "csv":
+            writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
+        else:
+            for row in rows:
+                print(json.dumps(row, default=_json_value, ensure_ascii=False))
+    finally:
+        store.dispose()
+    return 0
+
+
+def contacts(args: argparse.Namespace) -> int:
+    """Record how many contacts the team handled on a day, for the escalation rate and FCR."""
+    if args.count < 0:
+        print("escalator: --count is zero or more", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(DatabaseSettings)
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
+    store = Store(settings.DATABASE_URL)
+    try:
+        record_contacts(store, SystemClock(), args.date, args.count)
+    finally:
+        store.dispose()
+    print(f"recorded {args.count} contacts on {args.date}")
+    return 0
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2026-11-26") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="escalator", description="Escalator's admin commands.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("history", help=history.__doc__)
     show.add_argument("reference", help="the escalation, such as ESC-42")
     show.set_defaults(run=history)
+    build = commands.add_parser("digest", help=digest.__doc__)
+    build.add_argument("--date", type=_day, help="the day it covers, YYYY-MM-DD (default: yesterday)")
+    build.add_argument("--dry-run", action="store_true", help="print the digest instead of posting it")
+    build.set_defaults(run=digest)
+    out = commands.add_parser("export", help=export.__doc__)
+    out.add_argument("--since", type=_day, required=True, help="first day, YYYY-MM-DD (UTC)")
+    out.add_argument("--until", type=_day, help="the day after the last, YYYY-MM-DD (default: now)")
+    out.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    out.set_defaults(run=export)
+    volume = commands.add_parser("contacts", help=contacts.__doc__)
+    volume.add_argument("--date", type=_day, required=True, help="the day, YYYY-MM-DD")
+    volume.add_argument("--count", type=int, required=True, help="contacts handled that day")
+    volume.set_defaults(run=contacts)
     return parser
 
 

@@ -24,6 +24,7 @@ _HINTS = {
     "ESCALATOR_THREADS": "use a whole number of threads per worker, 1 or more",
     "ESCALATOR_TICK": "use a number of seconds, such as 2",
     "SLACK_API_TIMEOUT": "use a number of seconds, such as 10",
+    "ESCALATOR_API_TOKEN": "use a long random string (16 characters or more), or unset it",
 }
 
 
@@ -45,13 +46,20 @@ class DatabaseSettings(BaseSettings):
         return value
 
 
-class Settings(DatabaseSettings):
+class PolicySettings(DatabaseSettings):
+    """What commands that read the policy need as well (`escalator digest --dry-run`)."""
+
+    ESCALATOR_POLICY: Path = Path("policy.yml")
+
+
+class Settings(PolicySettings):
     """Configuration from the environment (and `.env` when present)."""
 
     SLACK_BOT_TOKEN: str = Field(min_length=1)
     SLACK_SIGNING_SECRET: str = Field(min_length=1)
     SLACK_APP_TOKEN: str | None = None
-    ESCALATOR_POLICY: Path = Path("policy.yml")
+    # Bearer token for POST /api/contacts; the endpoint is off while this is unset.
+    ESCALATOR_API_TOKEN: str | None = Field(default=None, min_length=16)
     PORT: int = Field(default=3000, ge=1, le=65535)
     SLACK_API_URL: str = "https://slack.com/api/"
     ESCALATOR_WORKERS: int = Field(default=2, ge=1, le=64)

@@ -1,12 +1,16 @@
-"""The HTTP surface: `POST /slack/events` for Slack, `GET /healthz` for load balancers. WSGI."""
+"""The HTTP surface, WSGI: `POST /slack/events` for Slack, `GET /healthz` for load balancers, and
+`POST /api/contacts` for the nightly job that reports the day's contact volume."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
@@ -17,12 +21,29 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+CONTACTS_PATH = "/api/contacts"
+MAX_API_BODY = 4096
+
+RecordContacts = Callable[[date, int], None]
+
+
+class ContactVolume(BaseModel):
+    """`{"date": "2026-11-26", "count": 412}`"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: date
+    count: int = Field(ge=0, le=10_000_000)
 
 
 class EscalatorWeb:
-    def __init__(self, bolt: App, store: Store) -> None:
+    def __init__(
+        self, bolt: App, store: Store, api_token: str | None, record_contacts: RecordContacts
+    ) -> None:
         self._slack = SlackRequestHandler(bolt, path=SLACK_EVENTS_PATH)
         self._store = store
+        self._api_token = api_token
+        self._record_contacts = record_contacts
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -41,10 +62,50 @@ class EscalatorWeb:
             return _json(
                 start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"}
             )
+        if path == CONTACTS_PATH and method == "POST":
+            return self._contacts(environ, start_response)
         return _json(start_response, "404 Not Found", {"error": "not found"})
 
+    def _contacts(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if not self._api_token:
+            return _json(
+                start_response, "404 Not Found", {"error": "the contacts API is off: set ESCALATOR_API_TOKEN"}
+            )
+        given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), self._api_token.encode()):
+            return _json(
+                start_response,
+                "401 Unauthorized",
+                {"error": "a valid bearer token is required"},
+                [("WWW-Authenticate", "Bearer")],
+            )
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if not 0 < length <= MAX_API_BODY:
+            return _json(
+                start_response, "400 Bad Request", {"error": 'send JSON: {"date": "YYYY-MM-DD", "count": N}'}
+            )
+        try:
+            volume = ContactVolume.model_validate_json(environ["wsgi.input"].read(length))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            return _json(start_response, "400 Bad Request", {"error": problems})
+        self._record_contacts(volume.date, volume.count)
+        return _json(start_response, "200 OK", {"date": volume.date.isoformat(), "count": volume.count})
 
-def _json(start_response: StartResponse, status: str, body: dict[str, str]) -> list[bytes]:
+
+def _json(
+    start_response: StartResponse,
+    status: str,
+    body: dict[str, Any],
+    headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *(headers or [])]
+    )
     return [data]

@@ -18,7 +18,7 @@ from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
 from escalator.policy import Policy, load_policy
 from escalator.scheduler import Scheduler
-from escalator.services.digest import Digests
+from escalator.services.digest import Digests, record_contacts
 from escalator.settings import Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import SlackCallFailed
@@ -140,7 +140,13 @@ def build_worker(
     )
     if background:
         scheduler.start()
-    return Worker(bolt, EscalatorWeb(bolt, store), runtime, scheduler)
+    web = EscalatorWeb(
+        bolt,
+        store,
+        settings.ESCALATOR_API_TOKEN,
+        lambda day, count: record_contacts(store, runtime.clock, day, count),
+    )
+    return Worker(bolt, web, runtime, scheduler)
 
 
 def worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:

@@ -69,6 +69,19 @@ class Digest:
         return (self.contacts - self.raised) / self.contacts if self.contacts else None
 
 
+def record_contacts(store: Store, clock: Clock, day: date, contacts: int) -> None:
+    """How many contacts the team handled on `day` (the phone system's or help desk's count); replaces
+    an earlier count for that day."""
+    if contacts < 0:
+        raise ValueError("a contact count is zero or more")
+    with store.transaction() as tx:
+        tx.insight.record_contacts(day, contacts, clock.now())
+
+
+def yesterday(now: datetime, policy: Policy) -> date:
+    return now.astimezone(policy.zone).date() - timedelta(days=1)
+
+
 def day_window(day: date, policy: Policy) -> Window:
     zone = policy.zone
     start = datetime.combine(day, time(0), tzinfo=zone)
@@ -104,10 +117,7 @@ class Digests:
             return [tx.outbox.add(Message.post_digest, now, None, {"day": day.isoformat()})]
 
     def record_contacts(self, day: date, contacts: int) -> None:
-        if contacts < 0:
-            raise ValueError("a contact count is zero or more")
-        with self._store.transaction() as tx:
-            tx.insight.record_contacts(day, contacts, self._clock.now())
+        record_contacts(self._store, self._clock, day, contacts)
 
     def build(self, day: date) -> Digest:
         now = self._clock.now()
