@@ -47,7 +47,11 @@ def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningA
     running_app.clock.advance(hours=1)
     assert running_app.deliver_due() == 0
     assert len(slack_api.calls_to("chat.postMessage")) == 3
-    assert _outbox_states(running_app) == [("post_card", "delivered"), ("tell_agent_next_steps", "delivered")]
+    assert _outbox_states(running_app) == [
+        ("post_card", "delivered"),
+        ("publish_home", "delivered"),
+        ("tell_agent_next_steps", "delivered"),
+    ]
 
 
 def test_server_errors_and_hangs_are_retried_with_backoff(running_app: RunningApp, slack_api: SlackApiStub):

@@ -18,6 +18,7 @@ SPECS = Path(__file__).parent / "specs"
 METHOD_SCOPES = {
     "auth.test": set(),
     "views.open": set(),
+    "views.publish": set(),
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},

@@ -13,5 +13,6 @@ class Message(StrEnum):
     tell_agent_owner = "tell_agent_owner"  # privately: who has the case, and where to talk to them
     hand_back = "hand_back"  # the handback note to the agent, with the buttons to close the loop
     retire_card = "retire_card"  # the card in a channel the escalation has moved away from
+    publish_home = "publish_home"  # the App Home of the person in the payload, after a change of theirs
     post_digest = "post_digest"  # the daily digest for the day in the payload, to digest.channel
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors

@@ -233,7 +233,7 @@ def transition(
 ) -> list[int]:
     """Apply `change` to a locked escalation: history, card, thread, timers. Returns the outbox ids."""
     escalation_id = escalation.id or 0
-    before = escalation.state
+    before, owner_before = escalation.state, escalation.owner_user_id
     effects = change(escalation, now)
     entry = tx.history.add(
         HistoryEntry(
@@ -256,4 +256,7 @@ def transition(
         messages = [*effects.messages, messages[0]]
     else:
         messages.insert(1, (Message.update_card, {}))
+    # The App Home of everyone whose list this changes.
+    involved = {escalation.agent_user_id, owner_before, escalation.owner_user_id} - {None}
+    messages += [(Message.publish_home, {"user": user}) for user in sorted(involved)]  # type: ignore[type-var]
     return [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in messages]

@@ -95,4 +95,5 @@ def raise_escalation(
         if deadline_reminder is not None:
             tx.timers.add(escalation.id, TimerKind.customer_deadline, deadline_reminder)
         card = tx.outbox.add(Message.post_card, now, escalation.id)
-    return EscalationRaised(escalation, created=True, outbox_ids=[card])
+        home = tx.outbox.add(Message.publish_home, now, escalation.id, {"user": command.agent_user_id})
+    return EscalationRaised(escalation, created=True, outbox_ids=[card, home])

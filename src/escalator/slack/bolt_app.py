@@ -39,7 +39,8 @@ def build_gateway(settings: Settings) -> SlackGateway:
 
 def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock) -> Runtime:
     gateway = build_gateway(settings)
-    deliveries = Deliveries(gateway, store, policy, clock)
+    directory = Directory(gateway, policy)
+    deliveries = Deliveries(gateway, store, policy, clock, directory)
     outbox = OutboxDispatcher(store, clock, deliveries.handlers())
     return Runtime(
         policy=policy,
@@ -49,7 +50,7 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
         outbox=outbox,
         ownership=Ownership(store, policy, clock),
         reminders=Reminders(store, policy, clock),
-        directory=Directory(gateway, policy),
+        directory=directory,
     )
 
 

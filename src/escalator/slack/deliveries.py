@@ -18,12 +18,15 @@ from escalator.services.deliver_card import (
     warm_transfer_made,
 )
 from escalator.services.digest import Digests
+from escalator.services.home import home_for
 from escalator.services.messages import Message
+from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
 from escalator.slack.rendering.card import render_card, render_delivery_alert, render_retired_card
 from escalator.slack.rendering.digest import render_digest
 from escalator.slack.rendering.engine import SlackMessage
+from escalator.slack.rendering.home import render_home
 from escalator.slack.rendering.intake import render_next_steps
 from escalator.slack.rendering.ownership import (
     render_hand_back,
@@ -37,8 +40,11 @@ from escalator.store.repositories import OutboxMessage
 
 
 class Deliveries:
-    def __init__(self, gateway: SlackGateway, store: Store, policy: Policy, clock: Clock) -> None:
+    def __init__(
+        self, gateway: SlackGateway, store: Store, policy: Policy, clock: Clock, directory: Directory
+    ) -> None:
         self._gateway = gateway
+        self._directory = directory
         self._store = store
         self._policy = policy
         self._clock = clock
@@ -57,6 +63,7 @@ class Deliveries:
             Message.retire_card: self.retire_card,
             Message.timer_notice: self.timer_notice,
             Message.post_digest: self.post_digest,
+            Message.publish_home: self.publish_home,
         }
 
     def post_card(self, message: OutboxMessage) -> FollowUp | None:
@@ -150,6 +157,12 @@ class Deliveries:
         )
         # A channel, the supervisors, or a person (the app's DM with them).
         self._send(self._policy.supervisors.channel if to == SUPERVISORS else to, notice)
+        return None
+
+    def publish_home(self, message: OutboxMessage) -> FollowUp | None:
+        actor = self._directory.actor(str(message.payload["user"]))
+        home = home_for(self._store, self._policy, self._clock, actor)
+        self._gateway.call("views.publish", user_id=actor.user_id, view=render_home(home, self._policy))
         return None
 
     def post_digest(self, message: OutboxMessage) -> FollowUp | None:

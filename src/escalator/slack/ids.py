@@ -34,3 +34,4 @@ class ActionId(StrEnum):
     snooze_hour = "snooze_hour"  # on reminders: the value is "<escalation id>:<timer kind>:<reminder>"
     snooze_tomorrow = "snooze_tomorrow"
     mute = "mute"
+    reminder_menu = "reminder_menu"  # on App Home: each option is "<button action id>|<reminder value>"

@@ -100,10 +100,15 @@ class ViewSubmission(_Payload):
         return HandoffForm(**values)
 
 
+class _Option(_Payload):
+    value: str
+
+
 class _Action(_Payload):
     action_id: str
     value: str = ""
     action_ts: str = ""
+    selected_option: _Option | None = None  # overflow menus and selects carry their choice here
 
 
 class BlockActions(_Payload):

@@ -95,6 +95,38 @@ class InsightQueries:
         )
         return list(self._session.scalars(waiting.limit(limit))), int(total or 0)
 
+    def active_involving(self, user_id: str, limit: int) -> tuple[list[Escalation], list[Escalation]]:
+        """Open, claimed or resolved escalations the person raised, and those they own."""
+        active = Escalation.state.in_([State.open, State.claimed, State.resolved])
+        raised = self._session.scalars(
+            select(Escalation)
+            .where(active, Escalation.agent_user_id == user_id)
+            .order_by(Escalation.raised_at)
+            .limit(limit)
+        )
+        owned = self._session.scalars(
+            select(Escalation)
+            .where(active, Escalation.owner_user_id == user_id)
+            .order_by(Escalation.raised_at)
+            .limit(limit)
+        )
+        return list(raised), list(owned)
+
+    def active_breached(self, limit: int) -> list[Escalation]:
+        breached = (
+            Escalation.acknowledge_breached_at.is_not(None)
+            | Escalation.first_update_breached_at.is_not(None)
+            | Escalation.resolve_breached_at.is_not(None)
+        )
+        return list(
+            self._session.scalars(
+                select(Escalation)
+                .where(breached, Escalation.state.in_([State.open, State.claimed]))
+                .order_by(Escalation.raised_at)
+                .limit(limit)
+            )
+        )
+
     def repeat_accounts(self, window: Window, within: timedelta) -> list[tuple[Escalation, Escalation]]:
         """Escalations raised in the window whose account was escalated before, within `within`:
         (the most recent earlier one, this one). Reads the day's accounts' rows only."""

@@ -15,6 +15,7 @@ from escalator.domain.timers import TimerKind
 from escalator.services.ownership import Outcome
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import ActionId
+from escalator.slack.listeners.home import publish_home
 from escalator.slack.payloads import BlockActions, describe
 from escalator.slack.rendering.ownership import (
     render_cancel_form,
@@ -81,27 +82,33 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         try:
             press = BlockActions.model_validate(body)
-            escalation_id, kind, reminder = press.action.value.split(":")
+            which, value = press.action.action_id, press.action.value
+            if which == ActionId.reminder_menu and press.action.selected_option:
+                which, value = press.action.selected_option.value.split("|", 1)
+            escalation_id, kind, reminder = value.split(":")
             timer = TimerKind(kind)
         except (ValidationError, ValueError):
             log.warning("malformed reminder button press")
             return
         actor = runtime.directory.actor(press.user.id)
         try:
-            if press.action.action_id == ActionId.mute:
+            if which == ActionId.mute:
                 escalation = runtime.reminders.mute(press.identity, int(escalation_id), actor)
                 answer = f":no_bell: Muted: no more nudges about {escalation.reference} for you."
             else:
-                tomorrow = press.action.action_id == ActionId.snooze_tomorrow
+                tomorrow = which == ActionId.snooze_tomorrow
                 until = runtime.reminders.snooze(
                     press.identity, int(escalation_id), actor, timer, int(reminder or 1), tomorrow
                 )
                 answer = f":zzz: Snoozed: I'll remind you again {slack_date(until)}."
         except Refused as refusal:
             answer = str(refusal)
-        respond(text=answer, response_type="ephemeral", replace_original=False)
+        if body.get("view", {}).get("type") == "home":
+            publish_home(runtime, actor)  # the Home tab has no thread to answer in: it shows the change
+        else:
+            respond(text=answer, response_type="ephemeral", replace_original=False)
 
-    reminder_buttons = (ActionId.snooze_hour, ActionId.snooze_tomorrow, ActionId.mute)
+    reminder_buttons = (ActionId.snooze_hour, ActionId.snooze_tomorrow, ActionId.mute, ActionId.reminder_menu)
     for action_id in ActionId:
         app.action(action_id.value)(on_reminder_button if action_id in reminder_buttons else on_button)
 

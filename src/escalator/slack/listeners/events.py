@@ -15,6 +15,7 @@ from escalator.domain.escalation import State
 from escalator.domain.lifecycle import Action, Refused
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import ActionId
+from escalator.slack.listeners.home import publish_home
 from escalator.slack.payloads import ReactionEvent, describe
 from escalator.slack.runtime import Runtime
 
@@ -30,8 +31,11 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         _on_reaction(runtime, body, added=False)
 
-    def app_home_opened(ack: Ack) -> None:
-        ack()  # subscribed for the App Home; answering 200 keeps Slack from retrying it
+    def app_home_opened(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        event = body.get("event") or {}
+        if event.get("tab") == "home" and isinstance(event.get("user"), str):
+            publish_home(runtime, runtime.directory.actor(event["user"]))
 
     app.event("reaction_added")(reaction_added)
     app.event("reaction_removed")(reaction_removed)
