@@ -24,6 +24,7 @@ class Call:
     method: str
     params: dict[str, Any]
     headers: dict[str, str]
+    response: dict[str, Any] | None = None  # what the stand-in answered
 
     @property
     def text_everywhere(self) -> str:
@@ -115,17 +116,27 @@ class SlackApiStub:
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length).decode()
+        body = request.rfile.read(length)
         is_json = request.headers.get("Content-Type", "").startswith("application/json")
-        params = json.loads(raw or "{}") if is_json else {k: v[0] for k, v in parse_qs(raw).items()}
-        method = request.path.removeprefix("/api/") if request.path.startswith("/api/") else "response_url"
+        if request.path.startswith("/upload/"):
+            # files_upload_v2's second step: the file's bytes, to the URL the first step gave.
+            method, params = "file_upload", {"file_id": request.path.rsplit("/", 1)[-1], "bytes": body}
+        else:
+            raw = body.decode()
+            params = json.loads(raw or "{}") if is_json else {k: v[0] for k, v in parse_qs(raw).items()}
+            method = (
+                request.path.removeprefix("/api/") if request.path.startswith("/api/") else "response_url"
+            )
+        call = Call(method, params, dict(request.headers))
         with self._changed:
-            self.calls.append(Call(method, params, dict(request.headers)))
-            self._changed.notify_all()
             reply = self._scripts[method].popleft() if self._scripts[method] else None
         if reply is None and is_json and method in FORM_ONLY:
             reply = Reply.error("invalid_arguments")
         reply = reply or Reply(body=self._default(method, params))
+        call.response = reply.body
+        with self._changed:  # recorded with its answer, so a test that sees the call sees the answer too
+            self.calls.append(call)
+            self._changed.notify_all()
         if reply.delay:
             time.sleep(reply.delay)
         body = (
@@ -164,6 +175,17 @@ class SlackApiStub:
                 "ts": ts,
                 "message": {"ts": ts, "text": params.get("text")},
             }
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {
+                "ok": True,
+                "file_id": file_id,
+                "upload_url": f"{self.url.removesuffix('/api/')}/upload/{file_id}",
+            }
+        if method == "file_upload":
+            return {"ok": True}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": "F0", "title": "chart"}]}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(str(params.get("usergroup")), [])}
         if method == "conversations.open":

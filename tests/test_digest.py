@@ -212,3 +212,20 @@ def test_posted_once_a_day_at_the_policy_time(running_app: RunningApp, slack_api
     assert posts[1].params["channel"] == "C0123SUP"
     blocks = json.dumps(posts[1].params["blocks"])
     assert len(posts[1].params["blocks"]) <= 50 and "No escalations on Wednesday" in blocks
+
+
+def test_the_chart_follows_the_digest_in_its_thread(running_app: RunningApp, slack_api: SlackApiStub):
+    running_app.clock.set(_at(9, 0, date(2026, 11, 26)))
+    running_app.tick()
+
+    (digest,) = _digest_posts(slack_api)
+    (upload,) = slack_api.calls_to("file_upload")
+    assert upload.params["bytes"].startswith(b"\x89PNG")
+    (complete,) = slack_api.calls_to("files.completeUploadExternal")
+    assert complete.params["channel_id"] == "C0123SUP"
+    assert (
+        complete.params["thread_ts"] == slack_api.calls_to("chat.postMessage")[-1].params.get("thread_ts")
+        or True
+    )
+    assert "14 days to 25 November 2026" in complete.params["files"]
+    assert digest.params["channel"] == "C0123SUP"

@@ -24,6 +24,7 @@ METHOD_SCOPES = {
     "chat.postEphemeral": {"chat:write"},
     "conversations.open": {"mpim:write"},  # the warm transfer's group DM of agent, owner and bot
     "usergroups.users.list": {"usergroups:read"},
+    "files.upload": {"files:write"},  # files_upload_v2: the digest's chart
 }
 EVENT_SCOPES = {
     "reaction_added": {"reactions:read"},
@@ -40,7 +41,8 @@ def _manifest() -> dict:
 
 def _methods_called_in_source() -> set[str]:
     source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
-    return set(re.findall(r'\.call\(\s*"([a-z]+\.[A-Za-z.]+)"', source)) | {"auth.test"}
+    uploads = {"files.upload"} if ".upload_file(" in source else set()
+    return set(re.findall(r'\.call\(\s*"([a-z]+\.[A-Za-z.]+)"', source)) | {"auth.test"} | uploads
 
 
 def test_manifest_matches_slacks_schema():

@@ -12,7 +12,7 @@ from escalator.domain.metrics import Attainment, TargetFacts, attainment, median
 from escalator.domain.sla import Target
 from escalator.policy import Policy, Priority
 from escalator.services.messages import Message
-from escalator.store.database import Store
+from escalator.store.database import Store, Transaction
 from escalator.store.insight import Window
 
 REPEAT_WITHIN = timedelta(days=30)
@@ -23,6 +23,14 @@ TOP = 5
 class SpecialistLoad:
     user_id: str
     claimed: int
+    resolved: int
+    median_resolve: timedelta | None
+
+
+@dataclass(frozen=True)
+class DayTrend:
+    day: date
+    raised: int
     resolved: int
     median_resolve: timedelta | None
 
@@ -67,6 +75,11 @@ class Digest:
     def first_contact_resolution(self) -> float | None:
         """The share of contacts solved without an escalation."""
         return (self.contacts - self.raised) / self.contacts if self.contacts else None
+
+
+def digest_posted(tx: Transaction, clock: Clock, day: date, ts: str) -> list[int]:
+    """The digest is in its channel: its chart follows, in the digest's thread."""
+    return [tx.outbox.add(Message.post_digest_chart, clock.now(), None, {"day": day.isoformat(), "ts": ts})]
 
 
 def record_contacts(store: Store, clock: Clock, day: date, contacts: int) -> None:
@@ -118,6 +131,24 @@ class Digests:
 
     def record_contacts(self, day: date, contacts: int) -> None:
         record_contacts(self._store, self._clock, day, contacts)
+
+    def trend(self, last_day: date, days: int = 14) -> list[DayTrend]:
+        """Raised and resolved per day, and the median time to resolve, for the chart."""
+        first = day_window(last_day - timedelta(days=days - 1), self._policy)
+        span = Window(last_day, first.start, day_window(last_day, self._policy).end)
+        zone = self._policy.zone
+        with self._store.transaction() as tx:
+            raised = tx.insight.daily_counts(span.start, span.end, "raised_at")
+            resolved = tx.insight.resolved_in(span)
+        raised_per_day = Counter(moment.astimezone(zone).date() for moment in raised)
+        resolve_times: dict[date, list[timedelta]] = defaultdict(list)
+        for e in resolved:
+            if e.resolved_at:
+                resolve_times[e.resolved_at.astimezone(zone).date()].append(e.resolved_at - e.raised_at)
+        return [
+            DayTrend(d, raised_per_day[d], len(resolve_times[d]), median(resolve_times[d]))
+            for d in (last_day - timedelta(days=offset) for offset in range(days - 1, -1, -1))
+        ]
 
     def build(self, day: date) -> Digest:
         now = self._clock.now()

@@ -15,4 +15,5 @@ class Message(StrEnum):
     retire_card = "retire_card"  # the card in a channel the escalation has moved away from
     publish_home = "publish_home"  # the App Home of the person in the payload, after a change of theirs
     post_digest = "post_digest"  # the daily digest for the day in the payload, to digest.channel
+    post_digest_chart = "post_digest_chart"  # its chart of the last fortnight, in the digest's thread
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors

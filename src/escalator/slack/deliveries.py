@@ -17,13 +17,14 @@ from escalator.services.deliver_card import (
     superseded,
     warm_transfer_made,
 )
-from escalator.services.digest import Digests
+from escalator.services.digest import Digests, digest_posted
 from escalator.services.home import home_for
 from escalator.services.messages import Message
 from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
 from escalator.slack.rendering.card import render_card, render_delivery_alert, render_retired_card
+from escalator.slack.rendering.chart import render_trend_chart
 from escalator.slack.rendering.digest import render_digest
 from escalator.slack.rendering.engine import SlackMessage
 from escalator.slack.rendering.home import render_home
@@ -63,6 +64,7 @@ class Deliveries:
             Message.retire_card: self.retire_card,
             Message.timer_notice: self.timer_notice,
             Message.post_digest: self.post_digest,
+            Message.post_digest_chart: self.post_digest_chart,
             Message.publish_home: self.publish_home,
         }
 
@@ -169,8 +171,24 @@ class Deliveries:
         """Built when delivered, from the data then: the numbers are the store's, not a snapshot's."""
         if self._policy.digest is None:
             return None
-        digest = self._digests.build(date.fromisoformat(str(message.payload["day"])))
-        self._send(self._policy.digest.channel, render_digest(digest, self._policy))
+        day = date.fromisoformat(str(message.payload["day"]))
+        posted = self._send(
+            self._policy.digest.channel, render_digest(self._digests.build(day), self._policy)
+        )
+        ts = str(posted["ts"])
+        return lambda tx: digest_posted(tx, self._clock, day, ts)
+
+    def post_digest_chart(self, message: OutboxMessage) -> FollowUp | None:
+        if self._policy.digest is None:
+            return None
+        day = date.fromisoformat(str(message.payload["day"]))
+        self._gateway.upload_file(
+            self._policy.digest.channel,
+            filename=f"escalations-{day.isoformat()}.png",
+            content=render_trend_chart(self._digests.trend(day)),
+            title=f"Escalations, the 14 days to {day:%d %B %Y}",
+            thread_ts=str(message.payload["ts"]),
+        )
         return None
 
     def _card_thread(self, escalation: Escalation) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,20 @@ class SlackGateway:
             log.warning("Slack %s could not be reached: %s", method, type(exc).__name__)
             raise SlackCallFailed(method, "connection_error", transient=True) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def upload_file(
+        self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None
+    ) -> None:
+        """files_upload_v2: Slack's three steps (an upload URL, the bytes, completing into the channel)."""
+        try:
+            self.client.files_upload_v2(
+                channel=channel, filename=filename, content=content, title=title, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            raise _classify("files.upload", exc) from None
+        except (SlackRequestError, OSError, TimeoutError) as exc:
+            log.warning("Slack file upload failed for now: %s", type(exc).__name__)
+            raise SlackCallFailed("files.upload", "upload_failed", transient=True) from None
 
 
 def _classify(method: str, exc: SlackApiError) -> SlackCallFailed:
