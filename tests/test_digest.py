@@ -229,3 +229,24 @@ def test_the_chart_follows_the_digest_in_its_thread(running_app: RunningApp, sla
     )
     assert "14 days to 25 November 2026" in complete.params["files"]
     assert digest.params["channel"] == "C0123SUP"
+
+
+def test_escalate_stats_answers_with_this_weeks_numbers(
+    tuesday: Store, database_url: str, slack_api: SlackApiStub, policy: Policy
+):
+    from conftest import start_app
+
+    app = start_app(database_url, slack_api, FakeClock(_at(9, day=date(2026, 11, 25))), policy)
+    try:
+        app.slack.command("stats", user_id="U0ALEX")  # a Billing specialist: Billing's numbers
+        app.slack.command("Stats", user_id="U0SUPER")  # a supervisor: every path
+        first, second = slack_api.wait_for("response_url", 2)
+    finally:
+        app.close()
+    mine = {c.params["text"].split("\n")[0]: c.params["text"] for c in (first, second)}
+    billing = mine["*This week* (since Monday 23 November) · Billing"]
+    assert "Raised 3 · resolved 1 · closed 1 · in progress now 2" in billing  # Monday's, ESC-2, ESC-4
+    assert "Acknowledged within target: 33% (1/3)" in billing
+    everyone = mine["*This week* (since Monday 23 November) · Billing, Technical support"]
+    assert "Raised 4 · resolved 2 · closed 1" in everyone and "CSAT: 4.0/5 from 1" in everyone
+    assert slack_api.calls_to("views.open") == []

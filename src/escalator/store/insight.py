@@ -95,6 +95,15 @@ class InsightQueries:
         )
         return list(self._session.scalars(waiting.limit(limit))), int(total or 0)
 
+    def open_by_path(self) -> dict[str, int]:
+        """How many escalations are open or claimed now, by path."""
+        rows = self._session.execute(
+            select(Escalation.path_key, func.count())
+            .where(Escalation.state.in_([State.open, State.claimed]))
+            .group_by(Escalation.path_key)
+        )
+        return {key: int(count) for key, count in rows}
+
     def active_involving(self, user_id: str, limit: int) -> tuple[list[Escalation], list[Escalation]]:
         """Open, claimed or resolved escalations the person raised, and those they own."""
         active = Escalation.state.in_([State.open, State.claimed, State.resolved])

@@ -1,4 +1,5 @@
-"""`/escalate [free text]`: opens the handoff form, pre-filled from the text."""
+"""`/escalate [free text]` opens the handoff form, pre-filled from the text; `/escalate stats` answers
+with this week's numbers."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 
 from escalator.domain.escalation import Origin
+from escalator.services.stats import week_stats
 from escalator.slack.ids import SLASH_COMMAND
 from escalator.slack.listeners.handoff_form import open_handoff_form
 from escalator.slack.payloads import FormOrigin, SlashCommand, describe
+from escalator.slack.rendering.digest import render_week_stats
 from escalator.slack.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,12 @@ def register(app: App, runtime: Runtime) -> None:
             command = SlashCommand.model_validate(body)
         except ValidationError as exc:
             log.warning("malformed slash command payload: %s", describe(exc))
+            return
+        if command.text.strip().lower() == "stats":
+            stats = week_stats(
+                runtime.store, runtime.policy, runtime.clock, runtime.directory.actor(command.user_id)
+            )
+            respond(text=render_week_stats(stats, runtime.policy), response_type="ephemeral")
             return
         origin = FormOrigin(origin=Origin.command, channel_id=command.channel_id)
         problem = open_handoff_form(runtime, command.trigger_id, command.text, origin)

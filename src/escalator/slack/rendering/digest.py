@@ -9,6 +9,7 @@ from escalator.domain.metrics import Attainment
 from escalator.domain.sla import Target, humanize
 from escalator.policy import Policy
 from escalator.services.digest import Digest
+from escalator.services.stats import WeekStats
 from escalator.slack.rendering.engine import SlackMessage, message
 from escalator.slack.text import mrkdwn_escape
 
@@ -148,4 +149,19 @@ def _open_queue(d: Digest, policy: Policy) -> str:
     return (
         f":hourglass_flowing_sand: *Open and unclaimed now:* {d.open_unclaimed_total}, oldest first: {shown}"
         + (f" and {more} more" if more else "")
+    )
+
+
+def render_week_stats(stats: WeekStats, policy: Policy) -> str:
+    """`/escalate stats`, as one private message."""
+    labels = ", ".join(_label(policy, key) for key in stats.paths)
+    share = _share(stats.acknowledge)
+    csat = f"{stats.csat_average:.1f}/5 from {stats.csat_count}" if stats.csat_average is not None else "–"
+    return (
+        f"*This week* (since {stats.since:%A %d %B}) · {labels}\n"
+        f"Raised {stats.raised} · resolved {stats.resolved} · closed {stats.closed} · in progress now "
+        f"{stats.in_progress}\n"
+        f"Acknowledged within target: {share} · median time to acknowledge "
+        f"{_duration(stats.acknowledge_median)} · to resolve {_duration(stats.resolve_median)}\n"
+        f"CSAT: {csat}"
     )
