@@ -154,14 +154,15 @@ class InsightQueries:
                 .order_by(Escalation.raised_at, Escalation.id)
             )
         )
+        by_account: dict[str, list[Escalation]] = {}
+        for e in candidates:
+            by_account.setdefault(e.account_number, []).append(e)
         pairs = []
         for later in today:
             earlier = [
                 e
-                for e in candidates
-                if e.account_number == later.account_number
-                and later.raised_at - within <= e.raised_at
-                and e.raised_at < later.raised_at
+                for e in by_account[later.account_number]
+                if later.raised_at - within <= e.raised_at < later.raised_at
             ]
             if earlier:
                 pairs.append((earlier[-1], later))
