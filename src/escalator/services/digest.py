@@ -134,20 +134,19 @@ class Digests:
 
     def trend(self, last_day: date, days: int = 14) -> list[DayTrend]:
         """Raised and resolved per day, and the median time to resolve, for the chart."""
-        first = day_window(last_day - timedelta(days=days - 1), self._policy)
-        span = Window(last_day, first.start, day_window(last_day, self._policy).end)
+        windows = [
+            day_window(last_day - timedelta(days=offset), self._policy) for offset in range(days - 1, -1, -1)
+        ]
         zone = self._policy.zone
         with self._store.transaction() as tx:
-            raised = tx.insight.daily_counts(span.start, span.end, "raised_at")
-            resolved = tx.insight.resolved_in(span)
-        raised_per_day = Counter(moment.astimezone(zone).date() for moment in raised)
+            raised = [tx.insight.count_between("raised_at", w) for w in windows]
+            resolved = tx.insight.resolve_times(windows[0].start, windows[-1].end)
         resolve_times: dict[date, list[timedelta]] = defaultdict(list)
-        for e in resolved:
-            if e.resolved_at:
-                resolve_times[e.resolved_at.astimezone(zone).date()].append(e.resolved_at - e.raised_at)
+        for raised_at, resolved_at in resolved:
+            resolve_times[resolved_at.astimezone(zone).date()].append(resolved_at - raised_at)
         return [
-            DayTrend(d, raised_per_day[d], len(resolve_times[d]), median(resolve_times[d]))
-            for d in (last_day - timedelta(days=offset) for offset in range(days - 1, -1, -1))
+            DayTrend(w.day, count, len(resolve_times[w.day]), median(resolve_times[w.day]))
+            for w, count in zip(windows, raised, strict=True)
         ]
 
     def build(self, day: date) -> Digest:
@@ -160,7 +159,7 @@ class Digests:
             resolved = q.resolved_in(window)
             closed = q.closed_in(window)
             waiting, waiting_total = q.open_unclaimed()
-            repeats = q.repeat_accounts(window, REPEAT_WITHIN)
+            repeats = q.repeat_accounts(window, raised, REPEAT_WITHIN)
             claims, resolves = q.actions_by_person(window, "claim"), q.actions_by_person(window, "resolve")
             contacts = q.contacts_on(day)
         resolve_times = [e.resolved_at - e.raised_at for e in resolved if e.resolved_at]

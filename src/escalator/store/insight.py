@@ -136,10 +136,11 @@ class InsightQueries:
             )
         )
 
-    def repeat_accounts(self, window: Window, within: timedelta) -> list[tuple[Escalation, Escalation]]:
-        """Escalations raised in the window whose account was escalated before, within `within`:
-        (the most recent earlier one, this one). Reads the day's accounts' rows only."""
-        today = self.raised_in(window)
+    def repeat_accounts(
+        self, window: Window, today: list[Escalation], within: timedelta
+    ) -> list[tuple[Escalation, Escalation]]:
+        """Of `today` (the window's escalations), those whose account was escalated before, within
+        `within`: (the most recent earlier one, this one). Reads those accounts' rows only."""
         accounts = {e.account_number for e in today}
         if not accounts:
             return []
@@ -205,7 +206,11 @@ class InsightQueries:
         )
         return inserted.first() is not None
 
-    def daily_counts(self, since: datetime, until: datetime, column: str) -> list[datetime]:
-        """The moments in a range, for a chart: one column, a fortnight's rows."""
-        moment = getattr(Escalation, column)
-        return list(self._session.scalars(select(moment).where(moment >= since, moment < until)))
+    def resolve_times(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+        """(raised_at, resolved_at) of the escalations resolved in a range: two columns, for a chart."""
+        rows = self._session.execute(
+            select(Escalation.raised_at, Escalation.resolved_at).where(
+                Escalation.resolved_at >= since, Escalation.resolved_at < until
+            )
+        )
+        return [(raised, resolved) for raised, resolved in rows]
