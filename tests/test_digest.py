@@ -250,3 +250,22 @@ def test_escalate_stats_answers_with_this_weeks_numbers(
     everyone = mine["*This week* (since Monday 23 November) · Billing, Technical support"]
     assert "Raised 4 · resolved 2 · closed 1" in everyone and "CSAT: 4.0/5 from 1" in everyone
     assert slack_api.calls_to("views.open") == []
+
+
+def test_two_workers_post_one_digest(
+    store: Store, database_url: str, slack_api: SlackApiStub, policy: Policy
+):
+    from conftest import start_app
+
+    clock = FakeClock(_at(9, 0, date(2026, 11, 26)))
+    first, second = (
+        start_app(database_url, slack_api, clock, policy),
+        start_app(database_url, slack_api, clock, policy),
+    )
+    try:
+        for app in (first, second, first, second):
+            app.tick()
+    finally:
+        first.close()
+        second.close()
+    assert len(_digest_posts(slack_api)) == 1
