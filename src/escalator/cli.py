@@ -19,7 +19,7 @@ from escalator.errors import ConfigurationError
 from escalator.policy import load_policy
 from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
-from escalator.settings import DatabaseSettings, PolicySettings, Settings, load_settings
+from escalator.settings import DatabaseSettings, PolicySettings, Settings, SettingsT, load_settings
 from escalator.slack.bolt_app import build_gateway
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.rendering.digest import digest_as_text, render_digest
@@ -29,10 +29,7 @@ from escalator.wiring import exit_with_configuration_error, migrate_or_exit
 
 def migrate(_: argparse.Namespace) -> int:
     """Create or upgrade the database schema (the app also does this when it starts)."""
-    try:
-        settings = load_settings(DatabaseSettings)
-    except ConfigurationError as exc:
-        exit_with_configuration_error(exc)
+    settings = _settings(DatabaseSettings)
     migrate_or_exit(settings.DATABASE_URL)
     print("database schema is current")
     return 0
@@ -44,10 +41,7 @@ def history(args: argparse.Namespace) -> int:
     if escalation_id is None:
         print(f"escalator: {args.reference!r} is not a reference such as ESC-42", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings(DatabaseSettings)
-    except ConfigurationError as exc:
-        exit_with_configuration_error(exc)
+    settings = _settings(DatabaseSettings)
     store = Store(settings.DATABASE_URL)
     try:
         with store.transaction() as tx:
@@ -112,10 +106,7 @@ def digest(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """Write every escalation raised in a period, with its fields, timings and outcome (CSV or JSON lines)."""
-    try:
-        settings = load_settings(DatabaseSettings)
-    except ConfigurationError as exc:
-        exit_with_configuration_error(exc)
+    settings = _settings(DatabaseSettings)
     since = datetime.combine(args.since, time(0), tzinfo=UTC)
     until = datetime.combine(args.until, time(0), tzinfo=UTC) if args.until else datetime.now(UTC)
     store = Store(settings.DATABASE_URL)
@@ -139,10 +130,7 @@ def contacts(args: argparse.Namespace) -> int:
     if args.count < 0:
         print("escalator: --count is zero or more", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings(DatabaseSettings)
-    except ConfigurationError as exc:
-        exit_with_configuration_error(exc)
+    settings = _settings(DatabaseSettings)
     store = Store(settings.DATABASE_URL)
     try:
         record_contacts(store, SystemClock(), args.date, args.count)
@@ -150,6 +138,14 @@ def contacts(args: argparse.Namespace) -> int:
         store.dispose()
     print(f"recorded {args.count} contacts on {args.date}")
     return 0
+
+
+def _settings(kind: type[SettingsT]) -> SettingsT:
+    """The environment a command needs, or exit 2 naming what is missing."""
+    try:
+        return load_settings(kind)
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
 
 
 def _json_value(value: object) -> str:

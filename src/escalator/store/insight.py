@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.history import HistoryEntry
+from escalator.store.inserts import insert_if_new
 from escalator.store.tables import contact_volumes, digests
 
 
@@ -197,14 +197,7 @@ class InsightQueries:
 
     def start_digest(self, day: date, now: datetime) -> bool:
         """Record that the digest for `day` is being posted; False when a worker already did."""
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        inserted = self._session.execute(
-            dialect.insert(digests)
-            .values(day=day, started_at=now)
-            .on_conflict_do_nothing()
-            .returning(digests.c.day)
-        )
-        return inserted.first() is not None
+        return insert_if_new(self._session, digests, day=day, started_at=now)
 
     def resolve_times(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
         """(raised_at, resolved_at) of the escalations resolved in a range: two columns, for a chart."""

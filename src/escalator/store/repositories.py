@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation
 from escalator.domain.history import HistoryEntry
+from escalator.store.inserts import insert_if_new
 from escalator.store.tables import handled_requests, mutes, outbox, timers
 
 
@@ -80,14 +80,7 @@ class HandledRequests:
 
     def first_time(self, key: str, now: datetime) -> bool:
         """Record `key`; False when it was already recorded (by this or a concurrent transaction)."""
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        inserted = self._session.execute(
-            dialect.insert(handled_requests)
-            .values(key=key[:255], at=now)
-            .on_conflict_do_nothing()
-            .returning(handled_requests.c.key)
-        )
-        return inserted.first() is not None
+        return insert_if_new(self._session, handled_requests, key=key[:255], at=now)
 
 
 @dataclass(frozen=True)
@@ -286,12 +279,7 @@ class MuteRepository:
         self._session = session
 
     def mute(self, escalation_id: int, user_id: str, now: datetime) -> None:
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        self._session.execute(
-            dialect.insert(mutes)
-            .values(escalation_id=escalation_id, user_id=user_id, at=now)
-            .on_conflict_do_nothing()
-        )
+        insert_if_new(self._session, mutes, escalation_id=escalation_id, user_id=user_id, at=now)
 
     def is_muted(self, escalation_id: int, user_id: str) -> bool:
         return (
