@@ -40,6 +40,8 @@ class TimerKind(StrEnum):
 
 ACKNOWLEDGE_TIMERS = (TimerKind.acknowledge_nudge, TimerKind.acknowledge_breach)
 LOOP_TIMERS = (TimerKind.close_the_loop, TimerKind.loop_still_open)
+# Reminders meant for whoever owns the case when they are sent.
+OWNER_NUDGES = (TimerKind.first_update_nudge, TimerKind.first_update_breach, TimerKind.resolve_nudge)
 
 
 def target_timers(

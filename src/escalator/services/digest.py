@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from escalator.clock import Clock
-from escalator.domain.escalation import Escalation
+from escalator.domain.escalation import Escalation, State
 from escalator.domain.metrics import Attainment, TargetFacts, attainment, median, outcome, percentile
 from escalator.domain.sla import Target
 from escalator.policy import Policy, Priority
@@ -196,35 +196,42 @@ def _count(values) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return dict(Counter(values).most_common())
 
 
-def _facts(e: Escalation) -> dict[Target, TargetFacts]:
+def target_facts(e: Escalation) -> dict[Target, TargetFacts]:
+    """Each SLA target of a case as the metrics see it. Resolving a case also acknowledges it and
+    gives it its first update (a supervisor may resolve straight from the queue)."""
+    acknowledged = min((t for t in (e.claimed_at, e.resolved_at) if t), default=None)
+    updated = min((t for t in (e.first_update_at, e.resolved_at) if t), default=None)
     return {
         Target.acknowledge: TargetFacts(
-            e.acknowledge_by, e.claimed_at, e.acknowledge_breached_at is not None
+            e.acknowledge_by, acknowledged, e.acknowledge_breached_at is not None
         ),
-        Target.first_update: TargetFacts(
-            e.first_update_by, e.first_update_at, e.first_update_breached_at is not None
-        ),
+        Target.first_update: TargetFacts(e.first_update_by, updated, e.first_update_breached_at is not None),
         Target.resolve: TargetFacts(e.resolve_by, e.resolved_at, e.resolve_breached_at is not None),
     }
 
 
 def _attainment(raised: list[Escalation], now: datetime) -> dict[Priority, dict[Target, Attainment]]:
     by_priority: dict[Priority, list[Escalation]] = defaultdict(list)
-    for e in raised:
+    for e in _measured(raised):
         by_priority[e.priority].append(e)
     return {
-        priority: {target: attainment([_facts(e)[target] for e in cases], now) for target in Target}
+        priority: {target: attainment([target_facts(e)[target] for e in cases], now) for target in Target}
         for priority, cases in sorted(by_priority.items())
     }
 
 
 def _breaches(raised: list[Escalation], now: datetime) -> list[tuple[Escalation, list[Target]]]:
     missed = []
-    for e in raised:
-        targets = [target for target, facts in _facts(e).items() if outcome(facts, now) is False]
+    for e in _measured(raised):
+        targets = [target for target, facts in target_facts(e).items() if outcome(facts, now) is False]
         if targets:
             missed.append((e, targets))
     return missed
+
+
+def _measured(escalations: list[Escalation]) -> list[Escalation]:
+    """Cancelled cases have no SLA to meet or miss."""
+    return [e for e in escalations if e.state is not State.cancelled]
 
 
 def _slowest_path(resolved: list[Escalation]) -> tuple[str, timedelta] | None:

@@ -81,7 +81,7 @@ class Ownership:
         return self._apply(key, escalation_id, actor, Action.claim, change)
 
     def unclaim(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
-        return self._apply(key, escalation_id, actor, Action.unclaim, unclaiming(None))
+        return self._apply(key, escalation_id, actor, Action.unclaim, unclaiming(self._policy, None))
 
     def post_update(self, key: str, escalation_id: int, actor: Actor, text: str) -> Outcome:
         def change(e: Escalation, now: datetime) -> Effects:
@@ -111,7 +111,9 @@ class Ownership:
         def change(e: Escalation, now: datetime) -> Effects:
             e.state = State.claimed if e.owner_user_id else State.open
             e.resolved_at = e.handback_done = e.handback_for_customer = None
-            return Effects(cancel_timers=LOOP_TIMERS)
+            # Open again: the resolve promise is watched again (at once, if it has already passed).
+            breach = (TimerKind.resolve_breach, max(now, e.resolve_by), {})
+            return Effects(cancel_timers=(*LOOP_TIMERS, TimerKind.resolve_breach), timers=[breach])
 
         return self._apply(key, escalation_id, actor, Action.reopen, change)
 
@@ -184,10 +186,13 @@ class Ownership:
         return Outcome(escalation, ids)
 
 
-def unclaiming(note: str | None) -> Change:
+def unclaiming(policy: Policy, note: str | None) -> Change:
+    """Back to the queue: the specialists get a fresh acknowledge clock, with its nudge and breach."""
+
     def change(e: Escalation, now: datetime) -> Effects:
         e.state, e.owner_user_id = State.open, None
-        return Effects(note=note)
+        timers = [(kind, due, {}) for kind, due in target_timers(Target.acknowledge, now, e, policy)]
+        return Effects(note=note, timers=timers, cancel_timers=ACKNOWLEDGE_TIMERS)
 
     return change
 

@@ -14,7 +14,8 @@ from escalator.domain.business_hours import tomorrow_morning
 from escalator.domain.escalation import Escalation
 from escalator.domain.history import SYSTEM_ACTOR
 from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
-from escalator.domain.timers import Decision, Due, TimerKind, decide
+from escalator.domain.sla import Target
+from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide
 from escalator.policy import Policy
 from escalator.services.messages import Message
 from escalator.services.ownership import SUPERVISORS, moving, transition, unclaiming
@@ -36,15 +37,24 @@ class Reminders:
     def fire_due(self) -> list[int]:
         """Fire every timer that is due; returns the outbox messages they left."""
         queued: list[int] = []
+        passed_over: set[int] = set()  # fired or being fired by another worker meanwhile
         for _ in range(MAX_PER_TICK):
             now = self._clock.now()
             timer: Timer | None = None
             try:
                 with self._store.transaction() as tx:
-                    timer = tx.timers.take_due(now)
-                    if timer is None:
+                    due = tx.timers.next_due(now, passed_over)
+                    if due is None:
                         return queued
-                    queued += self._fire(tx, timer, now)
+                    # The case first, then its timer: the order user actions lock them in, so the two
+                    # never deadlock.
+                    escalation = tx.escalations.get_for_update(due.escalation_id)
+                    timer = tx.timers.lock_if_pending(due.id)
+                    if timer is None:
+                        passed_over.add(due.id)
+                        continue
+                    if escalation is not None:
+                        queued += self._fire(tx, timer, escalation, now)
                     tx.timers.fired(timer.id, now)
             except Exception as exc:  # keep the timer, try it later, go on with the others
                 log.exception("timer failed")
@@ -58,17 +68,20 @@ class Reminders:
         with self._store.transaction() as tx:
             tx.timers.retry_at(timer.id, now + delay, type(exc).__name__)
 
-    def _fire(self, tx: Transaction, timer: Timer, now: datetime) -> list[int]:
-        escalation = tx.escalations.get_for_update(timer.escalation_id)
-        if escalation is None:
-            return []
+    def _fire(self, tx: Transaction, timer: Timer, escalation: Escalation, now: datetime) -> list[int]:
         kind = TimerKind(timer.kind)
         sent = int(timer.payload.get("reminder", 1))
         decision = decide(Due(kind, sent), escalation, self._policy)
         if decision is Decision.nothing:
             return []
         target = kind.target
-        if kind.is_breach and target and getattr(escalation, f"{target.value}_breached_at") is None:
+        met_before = target is Target.acknowledge and escalation.claimed_at is not None
+        if (
+            kind.is_breach
+            and target
+            and not met_before
+            and getattr(escalation, f"{target.value}_breached_at") is None
+        ):
             setattr(escalation, f"{target.value}_breached_at", now)
         ids: list[int] = []
         if kind.is_breach:
@@ -104,10 +117,10 @@ class Reminders:
                 escalation,
                 SYSTEM_ACTOR,
                 Action.unclaim,
-                unclaiming("No first update in time: back to the queue."),
+                unclaiming(self._policy, "No first update in time: back to the queue."),
                 now,
             )
-            ids += self._tell(tx, escalation, owner, notice, now, force=True)
+            ids += self._tell(tx, escalation, owner, {**notice, "returned": True}, now, force=True)
         return ids
 
     def _tell(
@@ -140,7 +153,17 @@ class Reminders:
         with self._store.transaction() as tx:
             escalation = self._involved(tx, escalation_id, actor)
             if tx.handled.first_time(key, now):
-                tx.timers.cancel(escalation.id or 0, [kind])
+                # A snooze only ever postpones. Snoozing a close-the-loop reminder restarts the series
+                # from it, so the supervisors' alert that would follow is replanned too.
+                kinds = LOOP_TIMERS if kind in LOOP_TIMERS else (kind,)
+                pending = [t for t in tx.timers.pending(escalation.id or 0) if t.kind in kinds]
+                # The same reminder still to come (snoozed from App Home before it arrived) keeps its time
+                # if that is later; a reminder already received comes back at `until`.
+                same = [
+                    t.due_at for t in pending if t.kind == kind and t.payload.get("reminder", 1) == reminder
+                ]
+                until = max([until, *same])
+                tx.timers.cancel(escalation.id or 0, kinds)
                 tx.timers.add(escalation.id or 0, kind, until, {"reminder": reminder})
         return until
 

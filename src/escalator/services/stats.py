@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from escalator.clock import Clock
+from escalator.domain.escalation import State
 from escalator.domain.lifecycle import Actor, is_supervisor
-from escalator.domain.metrics import Attainment, TargetFacts, attainment, median
+from escalator.domain.metrics import Attainment, attainment, median
+from escalator.domain.sla import Target
 from escalator.policy import Policy
+from escalator.services.digest import target_facts
 from escalator.store.database import Store
 from escalator.store.insight import Window
 
@@ -63,11 +66,7 @@ def week_stats(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Week
         closed=len(closed),
         in_progress=in_progress,
         acknowledge=attainment(
-            [
-                TargetFacts(e.acknowledge_by, e.claimed_at, e.acknowledge_breached_at is not None)
-                for e in raised
-            ],
-            now,
+            [target_facts(e)[Target.acknowledge] for e in raised if e.state is not State.cancelled], now
         ),
         acknowledge_median=median([e.claimed_at - e.raised_at for e in claimed if e.claimed_at]),
         resolve_median=median([e.resolved_at - e.raised_at for e in resolved if e.resolved_at]),

@@ -7,7 +7,7 @@ from typing import Any
 
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation
-from escalator.domain.timers import TimerKind
+from escalator.domain.timers import OWNER_NUDGES, TimerKind
 from escalator.policy import Policy, WarmTransfer
 from escalator.services.deliver_card import (
     card_posted,
@@ -149,13 +149,12 @@ class Deliveries:
 
     def timer_notice(self, message: OutboxMessage) -> FollowUp | None:
         escalation = self._escalation(message)
-        to = str(message.payload["to"])
+        to, kind = str(message.payload["to"]), TimerKind(message.payload["kind"])
+        returned = bool(message.payload.get("returned"))
+        if kind in OWNER_NUDGES and not returned and to != escalation.owner_user_id:
+            return None  # the case changed hands since the timer fired: the nudge is not theirs any more
         notice = render_notice(
-            escalation,
-            self._policy,
-            TimerKind(message.payload["kind"]),
-            to,
-            int(message.payload.get("reminder", 1)),
+            escalation, self._policy, kind, to, int(message.payload.get("reminder", 1)), returned
         )
         # A channel, the supervisors, or a person (the app's DM with them).
         self._send(self._policy.supervisors.channel if to == SUPERVISORS else to, notice)

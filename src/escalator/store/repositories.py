@@ -207,6 +207,10 @@ class Timer:
     attempts: int
 
 
+def _timer(row: Any) -> Timer:
+    return Timer(row.id, row.escalation_id, row.kind, row.due_at, dict(row.payload), row.attempts)
+
+
 class TimerRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -228,19 +232,23 @@ class TimerRepository:
         )
         return int(result.scalar_one())
 
-    def take_due(self, now: datetime) -> Timer | None:
-        """The earliest due timer, locked for this transaction; others skip it (PostgreSQL SKIP LOCKED,
-        SQLite's single writer). Reads only pending rows, through the (status, due_at) index."""
+    def next_due(self, now: datetime, passed_over: set[int]) -> Timer | None:
+        """The earliest due timer, not locked: the caller locks its case first, then the timer, in the
+        order every other change takes them. Reads only pending rows, through the (status, due_at) index."""
+        query = select(timers).where(timers.c.status == "pending", timers.c.due_at <= now)
+        if passed_over:
+            query = query.where(timers.c.id.notin_(passed_over))
+        row = self._session.execute(query.order_by(timers.c.due_at, timers.c.id).limit(1)).first()
+        return None if row is None else _timer(row)
+
+    def lock_if_pending(self, timer_id: int) -> Timer | None:
+        """The timer, locked for this transaction, if it is still pending and no other worker holds it."""
         row = self._session.execute(
             select(timers)
-            .where(timers.c.status == "pending", timers.c.due_at <= now)
-            .order_by(timers.c.due_at, timers.c.id)
-            .limit(1)
+            .where(timers.c.id == timer_id, timers.c.status == "pending")
             .with_for_update(skip_locked=True)
         ).first()
-        if row is None:
-            return None
-        return Timer(row.id, row.escalation_id, row.kind, row.due_at, dict(row.payload), row.attempts)
+        return None if row is None else _timer(row)
 
     def fired(self, timer_id: int, now: datetime) -> None:
         self._session.execute(
@@ -271,7 +279,7 @@ class TimerRepository:
             .where(timers.c.escalation_id == escalation_id, timers.c.status == "pending")
             .order_by(timers.c.due_at, timers.c.id)
         )
-        return [Timer(r.id, r.escalation_id, r.kind, r.due_at, dict(r.payload), r.attempts) for r in rows]
+        return [_timer(row) for row in rows]
 
 
 class MuteRepository:

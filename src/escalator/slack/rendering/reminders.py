@@ -16,7 +16,7 @@ SUPERVISORS = "supervisors"
 
 
 def render_notice(
-    escalation: Escalation, policy: Policy, kind: TimerKind, to: str, reminder: int
+    escalation: Escalation, policy: Policy, kind: TimerKind, to: str, reminder: int, returned: bool = False
 ) -> SlackMessage:
     e = escalation
     about = f"*{e.reference}* ({e.priority.value} · {mrkdwn_escape(e.customer_name)})"
@@ -36,7 +36,7 @@ def render_notice(
         due = slack_date(e.first_update_by)
         text = f":hourglass_flowing_sand: You own {about}: give a first update by {due}."
         buttons = [(ActionId.post_update, "Post update")]
-    elif kind is TimerKind.first_update_breach and e.owner_user_id is None:
+    elif kind is TimerKind.first_update_breach and returned:
         text = (
             f":leftwards_arrow_with_hook: {about} went back to the queue: there was no first update by "
             f"{slack_date(e.first_update_by)}."
