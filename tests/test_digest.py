@@ -199,19 +199,25 @@ def _digest_posts(slack_api: SlackApiStub) -> list:
     ]
 
 
-def test_posted_once_a_day_at_the_policy_time(running_app: RunningApp, slack_api: SlackApiStub):
-    running_app.clock.set(_at(8, 59, date(2026, 11, 26)))
-    running_app.tick()
-    (yesterday,) = _digest_posts(slack_api)  # started before 09:00: Tuesday's, caught up once
-    assert "Tuesday 24 November" in yesterday.params["text"]
-    running_app.clock.set(_at(9, 0, date(2026, 11, 26)))
-    running_app.tick()
-    running_app.tick()
+def test_posted_once_a_day_at_the_policy_time_and_caught_up_once(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    def tick_at(moment: datetime) -> list[str]:
+        running_app.clock.set(moment)
+        running_app.tick()
+        running_app.tick()  # a second tick, as the next one or another worker's would be
+        return [c.params["text"].split(":")[0] for c in _digest_posts(slack_api)]
+
+    assert tick_at(_at(8, 59, date(2026, 11, 26))) == []  # a new install waits for today's time
+    assert tick_at(_at(9, 0, date(2026, 11, 26))) == ["Escalations digest · Wednesday 25 November 2026"]
+    # Down at 09:00 on Friday: caught up once when back at noon.
+    assert tick_at(_at(12, 0, date(2026, 11, 27)))[1:] == ["Escalations digest · Thursday 26 November 2026"]
+    # Down all Saturday: on Sunday before 09:00 only Saturday's digest (Friday's day) is caught up.
+    assert tick_at(_at(8, 0, date(2026, 11, 29)))[2:] == ["Escalations digest · Friday 27 November 2026"]
     posts = _digest_posts(slack_api)
-    assert len(posts) == 2 and "Wednesday 25 November" in posts[1].params["text"]
-    assert posts[1].params["channel"] == "C0123SUP"
-    blocks = json.dumps(posts[1].params["blocks"])
-    assert len(posts[1].params["blocks"]) <= 50 and "No escalations on Wednesday" in blocks
+    assert all(p.params["channel"] == "C0123SUP" for p in posts)
+    blocks = json.dumps(posts[0].params["blocks"])
+    assert len(posts[0].params["blocks"]) <= 50 and "No escalations on Wednesday" in blocks
 
 
 def test_the_chart_follows_the_digest_in_its_thread(running_app: RunningApp, slack_api: SlackApiStub):
@@ -269,3 +275,16 @@ def test_two_workers_post_one_digest(
         first.close()
         second.close()
     assert len(_digest_posts(slack_api)) == 1
+
+
+def test_a_cancelled_case_is_no_breach(store: Store, policy: Policy):
+    clock = FakeClock()
+    escalation = _raise(
+        store, policy, clock, _at(10), "billing", EscalationType.functional, Priority.P2, "9", "Raised twice"
+    )
+    clock.set(_at(10, 10))
+    Ownership(store, policy, clock).cancel("k:cancel", escalation, Actor(AGENT), "Duplicate")
+
+    digest = Digests(store, policy, FakeClock(_at(9, day=date(2026, 11, 25)))).build(TUESDAY)
+
+    assert digest.raised == 1 and digest.breaches == [] and digest.attainment == {}

@@ -99,3 +99,38 @@ def test_a_reminder_can_be_snoozed_from_home(running_app: RunningApp, slack_api:
     with running_app.store.transaction() as tx:
         (pending,) = [t for t in tx.timers.pending(escalation.id) if t.kind == "close_the_loop"]
     assert pending.due_at == running_app.clock.now() + timedelta(hours=1)
+
+
+def test_snoozing_a_reminder_before_it_arrives_only_postpones_it(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    escalation = raise_escalation(running_app, slack_api)
+    pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
+    with running_app.store.transaction() as tx:
+        (nudge,) = [t for t in tx.timers.pending(escalation.id) if t.kind == "resolve_nudge"]
+    value = f"{escalation.id}:resolve_nudge:1"
+
+    running_app.slack.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": ALEX},
+            "trigger_id": "1.2.t",
+            "view": {"id": "V0HOME", "type": "home"},
+            "actions": [
+                {
+                    "action_id": "reminder_menu",
+                    "type": "overflow",
+                    "action_ts": "2.2",
+                    "selected_option": {
+                        "value": f"snooze_hour|{value}",
+                        "text": {"type": "plain_text", "text": "1 h"},
+                    },
+                }
+            ],
+        }
+    )
+    running_app.settle()
+
+    with running_app.store.transaction() as tx:
+        (later,) = [t for t in tx.timers.pending(escalation.id) if t.kind == "resolve_nudge"]
+    assert later.due_at == nudge.due_at  # it was due later than an hour from now: unchanged

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -59,6 +59,8 @@ def test_digest_posts_through_slack_api_url(
     (post,) = slack_api.calls_to("chat.postMessage")
     assert post.params["channel"] == "C0123SUP" and "Tuesday 24 November" in post.params["text"]
     assert "posted the digest for 2026-11-24" in capsys.readouterr().out
+    with tuesday.transaction() as tx:  # the scheduler will not post that day again
+        assert not tx.insight.start_digest(TUESDAY, datetime.now(UTC))
 
 
 def test_export_as_csv_and_json_lines(tuesday: Store, cli_env: Path, capsys):  # noqa: F811
@@ -126,6 +128,16 @@ def test_the_contacts_api_records_a_day(api_app: RunningApp):
     bad = requests.post(url, json={"date": "yesterday", "count": -1}, headers=auth, timeout=5)
     assert bad.status_code == 400 and "date" in bad.json()["error"] and "count" in bad.json()["error"]
     assert requests.post(url, data="not json", headers=auth, timeout=5).status_code == 400
+    lower = {"Authorization": f"bearer {TOKEN}"}  # the scheme is case-insensitive; the token is not
+    assert (
+        requests.post(url, json={"date": "2026-11-27", "count": 3}, headers=lower, timeout=5).status_code
+        == 200
+    )
+    bare = {"Authorization": TOKEN}
+    assert (
+        requests.post(url, json={"date": "2026-11-27", "count": 3}, headers=bare, timeout=5).status_code
+        == 401
+    )
 
 
 def test_the_contacts_api_is_off_without_a_token(running_app: RunningApp):

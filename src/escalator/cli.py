@@ -84,8 +84,11 @@ def digest(args: argparse.Namespace) -> int:
         return 2
     store = Store(settings.DATABASE_URL)
     clock = SystemClock()
+    digests = Digests(store, policy, clock)
     try:
-        built = Digests(store, policy, clock).build(args.date or yesterday(clock.now(), policy))
+        built = digests.build(args.date or yesterday(clock.now(), policy))
+        if not args.dry_run:
+            digests.mark_posted(built.day)
     finally:
         store.dispose()
     rendered = render_digest(built, policy)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.store.database import Store
 
@@ -71,8 +72,10 @@ class EscalatorWeb:
             return _json(
                 start_response, "404 Not Found", {"error": "the contacts API is off: set ESCALATOR_API_TOKEN"}
             )
-        given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), self._api_token.encode()):
+        scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), self._api_token.encode()
+        ):
             return _json(
                 start_response,
                 "401 Unauthorized",
@@ -94,7 +97,13 @@ class EscalatorWeb:
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
             )
             return _json(start_response, "400 Bad Request", {"error": problems})
-        self._record_contacts(volume.date, volume.count)
+        try:
+            self._record_contacts(volume.date, volume.count)
+        except SQLAlchemyError:
+            log.exception("could not record a contact volume")
+            return _json(
+                start_response, "503 Service Unavailable", {"error": "the database is unavailable: retry"}
+            )
         return _json(start_response, "200 OK", {"date": volume.date.isoformat(), "count": volume.count})
 
 

@@ -108,26 +108,32 @@ class Digests:
         self._policy = policy
         self._clock = clock
 
-    def due_day(self, now: datetime) -> date | None:
-        """The day the latest digest that has come due covers (the day before its posting day)."""
+    def due_day(self, now: datetime, first_run: bool = False) -> date | None:
+        """The day the latest digest that has come due covers (the day before its posting day).
+
+        Before today's posting time that is yesterday's digest, which a worker that was down then
+        catches up; a brand-new install waits for today's instead.
+        """
         if self._policy.digest is None:
             return None
         local = now.astimezone(self._policy.zone)
-        posting_day = (
-            local.date() if local.time() >= self._policy.digest.at else local.date() - timedelta(days=1)
-        )
-        return posting_day - timedelta(days=1)
+        if local.time() >= self._policy.digest.at:
+            return local.date() - timedelta(days=1)
+        return None if first_run else local.date() - timedelta(days=2)
 
     def start_if_due(self) -> list[int]:
         """Once per day across all workers: leave the digest for delivery. A missed one is caught up once."""
         now = self._clock.now()
-        day = self.due_day(now)
-        if day is None:
-            return []
         with self._store.transaction() as tx:
-            if not tx.insight.start_digest(day, now):
+            day = self.due_day(now, first_run=not tx.insight.any_digest())
+            if day is None or not tx.insight.start_digest(day, now):
                 return []
             return [tx.outbox.add(Message.post_digest, now, None, {"day": day.isoformat()})]
+
+    def mark_posted(self, day: date) -> None:
+        """A digest posted by hand (`escalator digest`) counts: the scheduler won't post that day again."""
+        with self._store.transaction() as tx:
+            tx.insight.start_digest(day, self._clock.now())
 
     def record_contacts(self, day: date, contacts: int) -> None:
         record_contacts(self._store, self._clock, day, contacts)

@@ -9,7 +9,7 @@ from datetime import datetime
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation
 from escalator.domain.lifecycle import Actor, is_supervisor
-from escalator.domain.timers import TimerKind
+from escalator.domain.timers import Decision, Due, TimerKind, decide
 from escalator.policy import Policy
 from escalator.services.digest import day_window
 from escalator.store.database import Store
@@ -56,8 +56,11 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
             wanted = (_AGENT_REMINDERS if escalation.agent_user_id == actor.user_id else set()) | (
                 _OWNER_REMINDERS if escalation.owner_user_id == actor.user_id else set()
             )
+            if tx.mutes.is_muted(escalation.id or 0, actor.user_id):
+                continue
             for timer in tx.timers.pending(escalation.id or 0):
-                if timer.kind in wanted:
+                due = Due(TimerKind(timer.kind), int(timer.payload.get("reminder", 1)))
+                if timer.kind in wanted and decide(due, escalation, policy) is not Decision.nothing:
                     reminders.append(
                         PendingReminder(
                             escalation,

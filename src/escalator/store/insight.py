@@ -195,6 +195,9 @@ class InsightQueries:
                 contact_volumes.insert().values(day=day, contacts=contacts, recorded_at=now)
             )
 
+    def any_digest(self) -> bool:
+        return self._session.scalar(select(digests.c.day).limit(1)) is not None
+
     def start_digest(self, day: date, now: datetime) -> bool:
         """Record that the digest for `day` is being posted; False when a worker already did."""
         return insert_if_new(self._session, digests, day=day, started_at=now)
