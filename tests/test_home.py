@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 from conftest import RunningApp
@@ -18,6 +19,27 @@ def _home_of(slack_api: SlackApiStub, user: str) -> Call:
 
 def _shown(call: Call) -> str:
     return json.dumps(call.params["view"], ensure_ascii=False)
+
+
+def _choose_from_home_menu(app: RunningApp, user: str, option: str) -> None:
+    """Pick an option of a reminder's overflow menu on the App Home tab, as Slack sends it."""
+    app.slack.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": user},
+            "trigger_id": "1.2.t",
+            "view": {"id": "V0HOME", "type": "home"},
+            "actions": [
+                {
+                    "action_id": "reminder_menu",
+                    "type": "overflow",
+                    "action_ts": f"{time.time():.6f}",
+                    "selected_option": {"value": option, "text": {"type": "plain_text", "text": option}},
+                }
+            ],
+        }
+    )
+    app.settle()
 
 
 def _open_home(app: RunningApp, user: str) -> None:
@@ -74,26 +96,7 @@ def test_a_reminder_can_be_snoozed_from_home(running_app: RunningApp, slack_api:
     snooze = next(o["value"] for o in menu["options"] if o["value"].startswith("snooze_hour|"))
     publishes = len(slack_api.calls_to("views.publish"))
 
-    running_app.slack.interaction(
-        {
-            "type": "block_actions",
-            "user": {"id": AGENT},
-            "trigger_id": "1.2.t",
-            "view": {"id": "V0HOME", "type": "home"},
-            "actions": [
-                {
-                    "action_id": "reminder_menu",
-                    "type": "overflow",
-                    "action_ts": "1.1",
-                    "selected_option": {
-                        "value": snooze,
-                        "text": {"type": "plain_text", "text": "Snooze 1 h"},
-                    },
-                }
-            ],
-        }
-    )
-    running_app.settle()
+    _choose_from_home_menu(running_app, AGENT, snooze)
 
     assert len(slack_api.calls_to("views.publish")) == publishes + 1
     with running_app.store.transaction() as tx:
@@ -110,26 +113,7 @@ def test_snoozing_a_reminder_before_it_arrives_only_postpones_it(
         (nudge,) = [t for t in tx.timers.pending(escalation.id) if t.kind == "resolve_nudge"]
     value = f"{escalation.id}:resolve_nudge:1"
 
-    running_app.slack.interaction(
-        {
-            "type": "block_actions",
-            "user": {"id": ALEX},
-            "trigger_id": "1.2.t",
-            "view": {"id": "V0HOME", "type": "home"},
-            "actions": [
-                {
-                    "action_id": "reminder_menu",
-                    "type": "overflow",
-                    "action_ts": "2.2",
-                    "selected_option": {
-                        "value": f"snooze_hour|{value}",
-                        "text": {"type": "plain_text", "text": "1 h"},
-                    },
-                }
-            ],
-        }
-    )
-    running_app.settle()
+    _choose_from_home_menu(running_app, ALEX, f"snooze_hour|{value}")
 
     with running_app.store.transaction() as tx:
         (later,) = [t for t in tx.timers.pending(escalation.id) if t.kind == "resolve_nudge"]

@@ -102,9 +102,7 @@ class Reminders:
             following = TimerKind.close_the_loop if sent < loop.max_reminders else TimerKind.loop_still_open
             tx.timers.add(escalation.id or 0, following, now + loop.repeat_every, {"reminder": sent + 1})
         elif decision is Decision.tell_supervisors:
-            ids.append(
-                tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": "supervisors"})
-            )
+            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": SUPERVISORS}))
         elif decision is Decision.escalate_up:
             reason = "Nobody acknowledged it in time."
             ids += transition(

@@ -20,6 +20,7 @@ from escalator.services.deliver_card import (
 from escalator.services.digest import Digests, digest_posted
 from escalator.services.home import home_for
 from escalator.services.messages import Message
+from escalator.services.ownership import SUPERVISORS
 from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
@@ -35,7 +36,7 @@ from escalator.slack.rendering.ownership import (
     render_thread_note,
     render_warm_transfer,
 )
-from escalator.slack.rendering.reminders import SUPERVISORS, render_notice
+from escalator.slack.rendering.reminders import render_notice
 from escalator.store.database import Store
 from escalator.store.repositories import OutboxMessage
 
@@ -105,7 +106,8 @@ class Deliveries:
         escalation = self._escalation(message)
         entry = load_history_entry(self._store, int(message.payload["entry_id"]))
         note = render_thread_note(entry, escalation, self._policy)
-        self._send(self._card_thread(escalation)[0], note, thread_ts=self._card_thread(escalation)[1])
+        channel, ts = self._card_thread(escalation)
+        self._send(channel, note, thread_ts=ts)
         return None
 
     def warm_transfer(self, message: OutboxMessage) -> FollowUp | None:

@@ -12,8 +12,6 @@ from escalator.slack.rendering import phrases
 from escalator.slack.rendering.engine import SlackMessage
 from escalator.slack.text import mrkdwn_escape, slack_date
 
-SUPERVISORS = "supervisors"
-
 
 def render_notice(
     escalation: Escalation, policy: Policy, kind: TimerKind, to: str, reminder: int, returned: bool = False
