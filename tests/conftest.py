@@ -251,6 +251,7 @@ def start_app(database_url: str, slack_api: SlackApiStub, clock: FakeClock, poli
     # A short Web API timeout so "Slack hangs" tests take a second, not ten.
     settings = make_settings(database_url, slack_api, SLACK_API_TIMEOUT=1.0)
     executor = TrackingExecutor(max_workers=8)
+    slack_api.clock = lambda: clock.now().timestamp()
     worker = build_worker(settings, policy, clock, background=False, executor=executor)
     return RunningApp(worker, executor, clock, slack_api.response_url)
 

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 BOT_USER_ID = "U0BOT"
 # Methods Slack documents as not reading a JSON body: given one, they miss their arguments.
-FORM_ONLY = {"usergroups.users.list"}
+FORM_ONLY = {"usergroups.users.list", "conversations.history", "conversations.replies"}
 TEAM_ID = "T0TEAM"
 
 
@@ -62,6 +63,11 @@ class SlackApiStub:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
+        # What Slack shows: every message it accepted, by conversation, including those whose answer
+        # the app never saw (a hang past its timeout, a process killed mid-call).
+        self.posted: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # Slack's clock, in epoch seconds: history's `oldest` is compared with it. Tests set their fake clock.
+        self.clock: Callable[[], float] = time.time
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
@@ -133,6 +139,9 @@ class SlackApiStub:
         if reply is None and is_json and method in FORM_ONLY:
             reply = Reply.error("invalid_arguments")
         reply = reply or Reply(body=self._default(method, params))
+        if method == "chat.postMessage" and reply.status == 200 and reply.body and reply.body.get("ok"):
+            reply.body = {**self._default(method, params), **reply.body}
+            self._post(params, reply.body)
         call.response = reply.body
         with self._changed:  # recorded with its answer, so a test that sees the call sees the answer too
             self.calls.append(call)
@@ -152,6 +161,35 @@ class SlackApiStub:
             request.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a "hang" reply)
+
+    def _post(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        message = {"ts": answer["ts"], "text": params.get("text"), "metadata": params.get("metadata")}
+        message["posted_at"] = self.clock()
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        with self._changed:
+            self.posted[str(answer["channel"])].append(message)
+
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history (top-level messages) or .replies (one thread), newest first."""
+        channel, oldest = str(params.get("channel")), float(params.get("oldest") or 0)
+        thread = params.get("ts")
+        with self._changed:
+            messages = [
+                m
+                for m in self.posted.get(channel, [])
+                if m["posted_at"] > oldest
+                and (m.get("thread_ts") == thread if thread else "thread_ts" not in m)
+            ]
+        shown = [
+            {
+                k: v
+                for k, v in m.items()
+                if k != "posted_at" and (k != "metadata" or params.get("include_all_metadata") == "true")
+            }
+            for m in reversed(messages)
+        ]
+        return {"ok": True, "messages": shown, "has_more": False}
 
     def _default(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -189,7 +227,10 @@ class SlackApiStub:
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(str(params.get("usergroup")), [])}
         if method == "conversations.open":
-            return {"ok": True, "channel": {"id": "C0GROUPDM1"}}
+            users = str(params.get("users", "")).split(",")
+            return {"ok": True, "channel": {"id": "D" + users[0][1:] if len(users) == 1 else "C0GROUPDM1"}}
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(params)
         if method in ("views.open", "views.update", "views.publish"):
             return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
         return {"ok": True}

@@ -54,21 +54,47 @@ def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningA
     ]
 
 
-def test_server_errors_and_hangs_are_retried_with_backoff(running_app: RunningApp, slack_api: SlackApiStub):
+def test_server_errors_and_hangs_are_retried_and_the_card_is_never_posted_twice(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
     slack_api.script("chat.postMessage", Reply.server_error(), Reply(delay=2.5, body={"ok": True}))
 
     running_app.slack.submit(handoff_values())
     slack_api.wait_for("chat.postMessage", 1)
     running_app.settle()
     running_app.clock.advance(seconds=2)
-    running_app.deliver_due()  # second attempt: Slack hangs past the timeout
+    running_app.deliver_due()  # second attempt: Slack takes the card but hangs past the timeout
     assert _escalation(running_app).card_ts is None
     running_app.clock.advance(seconds=4)
+    running_app.deliver_due()  # third attempt: looks first, and finds the card the hang posted
+
+    _refused, hung = _posts_to(slack_api, "C0123BILL")
+    assert hung.response is not None
+    assert (_escalation(running_app).card_channel_id, _escalation(running_app).card_ts) == (
+        "C0123BILL",
+        hung.response["ts"],
+    )
+    searches = slack_api.calls_to("conversations.history")  # before each retry
+    assert [s.params["channel"] for s in searches] == ["C0123BILL", "C0123BILL"]
+    assert len(slack_api.posted["C0123BILL"]) == 1  # what the channel shows: one card
+    assert len(_posts_to(slack_api, AGENT)) == 1
+
+
+def test_a_dm_whose_answer_was_lost_is_not_sent_again(running_app: RunningApp, slack_api: SlackApiStub):
+    # The card goes through; the agent's "what happens next" is taken by Slack, but the answer is lost.
+    slack_api.script("chat.postMessage", Reply(body={"ok": True}), Reply(delay=2.5, body={"ok": True}))
+
+    running_app.slack.submit(handoff_values())
+    slack_api.wait_for("chat.postMessage", 2)
+    running_app.settle()
+    running_app.clock.advance(minutes=5)
     running_app.deliver_due()
 
-    assert len(_posts_to(slack_api, "C0123BILL")) == 3
-    assert _escalation(running_app).card_channel_id == "C0123BILL"
+    dm = "D" + AGENT[1:]
+    assert len(slack_api.posted[dm]) == 1
     assert len(_posts_to(slack_api, AGENT)) == 1
+    assert slack_api.calls_to("conversations.open")[-1].params["users"] == AGENT
+    assert _outbox_states(running_app)[-1] == ("tell_agent_next_steps", "delivered")
 
 
 def test_a_missing_channel_goes_to_the_supervisors_and_the_agent_learns_what_to_do(

@@ -22,7 +22,11 @@ METHOD_SCOPES = {
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
-    "conversations.open": {"mpim:write"},  # the warm transfer's group DM of agent, owner and bot
+    # The warm transfer's group DM of agent, owner and bot; the bot's DM with a person (see below).
+    "conversations.open": {"mpim:write", "im:write"},
+    # Before posting again what may already be posted: the bot's own recent messages, wherever it posts.
+    "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "usergroups.users.list": {"usergroups:read"},
     "files.upload": {"files:write"},  # files_upload_v2: the digest's chart
 }

@@ -41,7 +41,7 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
     gateway = build_gateway(settings)
     directory = Directory(gateway, policy)
     deliveries = Deliveries(gateway, store, policy, clock, directory)
-    outbox = OutboxDispatcher(store, clock, deliveries.handlers())
+    outbox = OutboxDispatcher(store, clock, deliveries.handlers(), settings.SLACK_API_TIMEOUT)
     return Runtime(
         policy=policy,
         store=store,

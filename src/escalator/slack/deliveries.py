@@ -24,6 +24,7 @@ from escalator.services.ownership import SUPERVISORS
 from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
+from escalator.slack.posting import Delivery, Poster
 from escalator.slack.rendering.card import render_card, render_delivery_alert, render_retired_card
 from escalator.slack.rendering.chart import render_trend_chart
 from escalator.slack.rendering.digest import render_digest
@@ -46,6 +47,7 @@ class Deliveries:
         self, gateway: SlackGateway, store: Store, policy: Policy, clock: Clock, directory: Directory
     ) -> None:
         self._gateway = gateway
+        self._poster = Poster(gateway)
         self._directory = directory
         self._store = store
         self._policy = policy
@@ -74,7 +76,7 @@ class Deliveries:
         if escalation.card_posted:
             return None
         return self._post_card_to(
-            escalation.routed_channel_id, render_card(escalation, self._policy), escalation
+            message, escalation.routed_channel_id, render_card(escalation, self._policy), escalation
         )
 
     def alert_supervisors(self, message: OutboxMessage) -> FollowUp | None:
@@ -84,12 +86,12 @@ class Deliveries:
         alert = render_delivery_alert(
             escalation, self._policy, str(message.payload.get("failed_channel", ""))
         )
-        return self._post_card_to(self._policy.supervisors.channel, alert, escalation)
+        return self._post_card_to(message, self._policy.supervisors.channel, alert, escalation)
 
     def tell_agent_next_steps(self, message: OutboxMessage) -> FollowUp | None:
         escalation = self._escalation(message)
         # A DM from the app (the channel is the user's ID) stays in the agent's Messages tab.
-        self._send(escalation.agent_user_id, render_next_steps(escalation, self._policy))
+        self._send(message, escalation.agent_user_id, render_next_steps(escalation, self._policy))
         return None
 
     def update_card(self, message: OutboxMessage) -> FollowUp | None:
@@ -107,7 +109,7 @@ class Deliveries:
         entry = load_history_entry(self._store, int(message.payload["entry_id"]))
         note = render_thread_note(entry, escalation, self._policy)
         channel, ts = self._card_thread(escalation)
-        self._send(channel, note, thread_ts=ts)
+        self._send(message, channel, note, thread_ts=ts)
         return None
 
     def warm_transfer(self, message: OutboxMessage) -> FollowUp | None:
@@ -120,11 +122,11 @@ class Deliveries:
         if self._policy.warm_transfer is WarmTransfer.group_dm:
             users = f"{escalation.agent_user_id},{escalation.owner_user_id}"
             group_dm = str(self._gateway.call("conversations.open", users=users)["channel"]["id"])
-            self._send(group_dm, intro)
+            self._send(message, group_dm, intro)
             where = f"in <#{group_dm}>"
         else:
             channel, ts = self._card_thread(escalation)
-            self._send(channel, intro, thread_ts=ts)
+            self._send(message, channel, intro, thread_ts=ts)
             where = f"in the thread of the card in <#{channel}>"
         # The agent's pointer is a message of its own, so a failure there never repeats the intro.
         return lambda tx: warm_transfer_made(tx, self._clock, escalation_id, where, group_dm)
@@ -133,12 +135,15 @@ class Deliveries:
         escalation = self._escalation(message)
         if escalation.owner_user_id is not None:
             self._send(
-                escalation.agent_user_id, render_owner_told_agent(escalation, str(message.payload["where"]))
+                message,
+                escalation.agent_user_id,
+                render_owner_told_agent(escalation, str(message.payload["where"])),
             )
         return None
 
     def hand_back(self, message: OutboxMessage) -> FollowUp | None:
-        self._send(self._escalation(message).agent_user_id, render_hand_back(self._escalation(message)))
+        escalation = self._escalation(message)
+        self._send(message, escalation.agent_user_id, render_hand_back(escalation))
         return None
 
     def retire_card(self, message: OutboxMessage) -> FollowUp | None:
@@ -159,7 +164,7 @@ class Deliveries:
             escalation, self._policy, kind, to, int(message.payload.get("reminder", 1)), returned
         )
         # A channel, the supervisors, or a person (the app's DM with them).
-        self._send(self._policy.supervisors.channel if to == SUPERVISORS else to, notice)
+        self._send(message, self._policy.supervisors.channel if to == SUPERVISORS else to, notice)
         return None
 
     def publish_home(self, message: OutboxMessage) -> FollowUp | None:
@@ -174,7 +179,7 @@ class Deliveries:
             return None
         day = date.fromisoformat(str(message.payload["day"]))
         posted = self._send(
-            self._policy.digest.channel, render_digest(self._digests.build(day), self._policy)
+            message, self._policy.digest.channel, render_digest(self._digests.build(day), self._policy)
         )
         ts = str(posted["ts"])
         return lambda tx: digest_posted(tx, self._clock, day, ts)
@@ -202,10 +207,12 @@ class Deliveries:
             raise LookupError(f"outbox message {message.id} names no escalation")
         return load_escalation(self._store, message.escalation_id)
 
-    def _post_card_to(self, channel: str, card: SlackMessage, escalation: Escalation) -> FollowUp:
+    def _post_card_to(
+        self, message: OutboxMessage, channel: str, card: SlackMessage, escalation: Escalation
+    ) -> FollowUp:
         escalation_id = escalation.id or 0
         try:
-            response = self._send(channel, card)
+            response = self._send(message, channel, card)
         except SlackCallFailed as exc:
             if exc.transient:
                 raise
@@ -214,8 +221,8 @@ class Deliveries:
         posted_channel, ts = str(response["channel"]), str(response["ts"])
         return lambda tx: card_posted(tx, self._clock, escalation_id, posted_channel, ts)
 
-    def _send(self, channel: str, content: SlackMessage, thread_ts: str | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"channel": channel, "unfurl_links": False, "unfurl_media": False}
-        if thread_ts:
-            params["thread_ts"] = thread_ts
-        return self._gateway.call("chat.postMessage", **params, **content.as_params())
+    def _send(
+        self, message: OutboxMessage, channel: str, content: SlackMessage, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        delivery = Delivery(message.id, message.created_at, retry=message.attempts > 1)
+        return self._poster.post(delivery, channel, content.as_params(), thread_ts)

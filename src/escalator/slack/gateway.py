@@ -27,8 +27,8 @@ _TRANSIENT_ERRORS = frozenset(
 )
 
 
-# Methods that do not read a JSON body: their arguments go form-encoded.
-_FORM_ONLY = frozenset({"usergroups.users.list"})
+# Methods that do not read a JSON body: their arguments go form-encoded (None values left out).
+_FORM_ONLY = frozenset({"usergroups.users.list", "conversations.history", "conversations.replies"})
 
 
 class SlackCallFailed(Exception):

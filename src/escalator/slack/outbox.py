@@ -29,7 +29,9 @@ class DeliveryNotReady(Exception):
     """The message depends on one not delivered yet (a thread reply before its card): try again later."""
 
 
-LEASE = timedelta(seconds=60)  # well above the gateway's timeout: a live attempt never loses its lease
+# A lease is this many Web API timeouts: enough for a delivery's few calls, so a live attempt keeps it,
+# and short enough that a message held by a killed process is taken up again soon after a restart.
+LEASE_IN_TIMEOUTS = 6
 MAX_BACKOFF = timedelta(minutes=5)
 # About a day of tries (the backoff reaches five minutes after eight): then it is given up, loudly.
 MAX_ATTEMPTS = 300
@@ -37,8 +39,11 @@ BATCH = 50
 
 
 class OutboxDispatcher:
-    def __init__(self, store: Store, clock: Clock, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, handlers: Mapping[str, Handler], api_timeout: float
+    ) -> None:
         self._store = store
+        self._lease = timedelta(seconds=api_timeout * LEASE_IN_TIMEOUTS)
         self._clock = clock
         self._handlers = dict(handlers)
 
@@ -57,7 +62,7 @@ class OutboxDispatcher:
 
     def _deliver_one(self, message_id: int) -> list[int]:
         with self._store.transaction() as tx:
-            message = tx.outbox.claim(message_id, self._clock.now(), LEASE)
+            message = tx.outbox.claim(message_id, self._clock.now(), self._lease)
         if message is None:
             return []  # delivered, or another worker holds it
         handler = self._handlers.get(message.kind)

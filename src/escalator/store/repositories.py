@@ -89,7 +89,8 @@ class OutboxMessage:
     kind: str
     escalation_id: int | None
     payload: dict[str, Any]
-    attempts: int
+    attempts: int  # counting this one: more than 1 means an earlier attempt may have reached Slack
+    created_at: datetime
 
 
 class OutboxRepository:
@@ -157,7 +158,9 @@ class OutboxRepository:
         if claimed.rowcount != 1:
             return None
         row = self._session.execute(select(outbox).where(outbox.c.id == message_id)).one()
-        return OutboxMessage(row.id, row.kind, row.escalation_id, dict(row.payload), row.attempts)
+        return OutboxMessage(
+            row.id, row.kind, row.escalation_id, dict(row.payload), row.attempts, row.created_at
+        )
 
     def mark_delivered(self, message_id: int, now: datetime) -> None:
         self._session.execute(
