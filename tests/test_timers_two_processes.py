@@ -6,10 +6,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from app_process import start_app_process, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET, WEDNESDAY_MORNING, FakeClock
 from slack_api_stub import SlackApiStub
 from sqlalchemy import func, select
-from test_app_process import _start, _stop
 
 from escalator.domain.escalation import EscalationType, Origin
 from escalator.domain.handoff import Handoff
@@ -57,8 +57,8 @@ def test_each_timer_fires_once_across_two_processes(
         ESCALATOR_WORKERS="2",
         ESCALATOR_TICK="0.05",
     )
-    first, _ = _start(tmp_path, **env)
-    second, _ = _start(tmp_path, **env)  # two machines' worth: four workers in all
+    first, _ = start_app_process(tmp_path, **env)
+    second, _ = start_app_process(tmp_path, **env)  # two machines' worth: four workers in all
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -76,8 +76,8 @@ def test_each_timer_fires_once_across_two_processes(
             time.sleep(0.2)
         time.sleep(1)  # anything fired twice would show up now
     finally:
-        _stop(first)
-        _stop(second)
+        stop_app_process(first)
+        stop_app_process(second)
 
     posts = slack_api.calls_to("chat.postMessage")
     nudges = [

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy.exc import OperationalError
+
 from escalator.services.digest import Digests
 from escalator.services.reminders import Reminders
 from escalator.slack.directory import Directory
@@ -53,9 +55,19 @@ class Scheduler:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        database_away = False
         while not self._stopping.is_set():
             try:
                 self.tick()
-            except Exception:  # the database is away: say so, and keep ticking
+                if database_away:
+                    log.warning("the database is back: timers and deliveries resume")
+                database_away = False
+            except OperationalError as exc:  # the database is away: say so once, and keep ticking
+                if not database_away:
+                    log.warning(
+                        "the database is unreachable (%s); retrying every tick", type(exc.orig).__name__
+                    )
+                database_away = True
+            except Exception:
                 log.exception("scheduler tick failed")
             self._stopping.wait(self._tick)

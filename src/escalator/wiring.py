@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import NoReturn
 
 from slack_bolt import App
@@ -108,13 +108,18 @@ def configure_logging() -> None:
 class Worker:
     """Everything one worker process runs: the web app, and the scheduler ticking beside it."""
 
-    def __init__(self, bolt: App, web: EscalatorWeb, runtime: Runtime, scheduler: Scheduler) -> None:
+    def __init__(
+        self, bolt: App, web: EscalatorWeb, runtime: Runtime, scheduler: Scheduler, listeners: Executor
+    ) -> None:
         self.bolt = bolt
         self.web = web
         self.runtime = runtime
         self.scheduler = scheduler
+        self._listeners = listeners
 
     def close(self) -> None:
+        """Finish what was started: the work listeners do after their ack, then the scheduler's tick."""
+        self._listeners.shutdown(wait=True)
         self.scheduler.stop()
         self.runtime.store.dispose()
 
@@ -130,7 +135,11 @@ def build_worker(
     """One worker. Tests pass their own clock, tick its scheduler themselves, and watch its listeners."""
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock())
-    bolt = build_bolt_app(settings, runtime, executor)
+    # Listeners ack first, then keep working on this pool while Slack already has its answer.
+    listeners = executor or ThreadPoolExecutor(
+        max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
+    )
+    bolt = build_bolt_app(settings, runtime, listeners)
     scheduler = Scheduler(
         runtime.reminders,
         Digests(store, policy, runtime.clock),
@@ -146,7 +155,7 @@ def build_worker(
         settings.ESCALATOR_API_TOKEN,
         lambda day, count: record_contacts(store, runtime.clock, day, count),
     )
-    return Worker(bolt, web, runtime, scheduler)
+    return Worker(bolt, web, runtime, scheduler, listeners)
 
 
 def worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:

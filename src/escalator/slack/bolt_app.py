@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_sdk import WebClient
 
 from escalator.clock import Clock
@@ -17,6 +17,7 @@ from escalator.slack.deliveries import Deliveries
 from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackGateway
 from escalator.slack.listeners import register_listeners
+from escalator.slack.listeners.errors import error_handler
 from escalator.slack.outbox import OutboxDispatcher
 from escalator.slack.runtime import Runtime
 from escalator.store.database import Store
@@ -54,28 +55,17 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
     )
 
 
-def build_bolt_app(settings: Settings, runtime: Runtime, executor: Executor | None = None) -> App:
+def build_bolt_app(settings: Settings, runtime: Runtime, listeners: Executor) -> App:
     """The Bolt app, with our listeners."""
     app = App(
         client=runtime.gateway.client,
         signing_secret=settings.SLACK_SIGNING_SECRET,
-        # Listeners ack first, then keep working on this pool while Slack already has its answer.
-        listener_executor=executor
-        or ThreadPoolExecutor(max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"),
+        listener_executor=listeners,
         logger=logging.getLogger("escalator.bolt"),
         # Bolt's own auth.test then happens on the first request, so a worker still boots while Slack
         # is briefly unreachable; app.py checks the token once before starting workers.
         token_verification_enabled=False,
     )
     register_listeners(app, runtime)
-    app.error(_refuse_malformed)
+    app.error(error_handler(runtime))
     return app
-
-
-def _refuse_malformed(error: Exception) -> BoltResponse:
-    """A request Bolt or a listener could not handle: a payload missing what Slack always sends.
-
-    Log it without the body (it may hold customer data) and answer 400, never a 500.
-    """
-    log.warning("could not handle a Slack request: %s: %s", type(error).__name__, error)
-    return BoltResponse(status=400, body="")

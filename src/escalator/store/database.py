@@ -109,4 +109,13 @@ def _create_engine(url: str, pool_size: int) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=5)
+    # A database that is away must fail fast: a form is stored before Slack's 3-second ack, and the
+    # person should read "try again in a moment", not watch a spinner time out.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,  # a connection cut by a database restart is replaced, not handed out
+        pool_timeout=2,
+        connect_args={"connect_timeout": 2},
+    )
