@@ -1,7 +1,7 @@
 """The `escalator` command, for admins and supervisors.
 
 `migrate`, `history ESC-42`, `digest [--date] [--dry-run]`, `export --since … [--until …] [--format]`,
-`contacts --date … --count …`. Each reads only the environment it needs.
+`contacts --date … --count …`, `forget --account …`. Each reads only the environment it needs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from escalator.errors import ConfigurationError
 from escalator.policy import load_policy
 from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
+from escalator.services.privacy import forget_account
 from escalator.settings import DatabaseSettings, PolicySettings, Settings, SettingsT, load_settings
 from escalator.slack.bolt_app import build_gateway
 from escalator.slack.gateway import SlackCallFailed
@@ -143,6 +144,28 @@ def contacts(args: argparse.Namespace) -> int:
     return 0
 
 
+def forget(args: argparse.Namespace) -> int:
+    """Erase one customer's personal details from every escalation and every Slack message about it."""
+    account = args.account.strip()
+    if not account:
+        print("escalator: --account is the customer's account number", file=sys.stderr)
+        return 2
+    settings = _settings(DatabaseSettings)
+    store = Store(settings.DATABASE_URL)
+    try:
+        erased = forget_account(store, SystemClock(), account)
+    finally:
+        store.dispose()
+    if not erased.references:
+        print(f"no escalation holds account {account} (any there were are erased already)")
+        return 0
+    print(
+        f"erased the customer's personal details from {', '.join(erased.references)}; the running app "
+        f"overwrites {len(erased.outbox_ids)} Slack message(s) about them within a few seconds"
+    )
+    return 0
+
+
 def _settings(kind: type[SettingsT]) -> SettingsT:
     """The environment a command needs, or exit 2 naming what is missing."""
     try:
@@ -182,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     volume.add_argument("--date", type=_day, required=True, help="the day, YYYY-MM-DD")
     volume.add_argument("--count", type=int, required=True, help="contacts handled that day")
     volume.set_defaults(run=contacts)
+    erase = commands.add_parser("forget", help=forget.__doc__)
+    erase.add_argument("--account", required=True, help="the customer's account number, as typed in the form")
+    erase.set_defaults(run=forget)
     return parser
 
 

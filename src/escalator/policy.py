@@ -199,6 +199,14 @@ class Digest(_Section):
     at: ClockTime = time(9, 0)
 
 
+class Privacy(_Section):
+    """Handoff notes carry customers' names and account numbers: how much of them Slack keeps."""
+
+    mask_account_in_channel: bool = False  # cards in channels show ••2345; the owner reads the full note
+    retain_for: Duration | None = None  # personal details of cases finished longer ago are purged
+    purge_at: ClockTime = time(3, 0)  # when the nightly purge runs, in the policy's timezone
+
+
 class Policy(_Section):
     timezone: str
     business_hours: BusinessHours | None = None
@@ -212,6 +220,7 @@ class Policy(_Section):
     customer_deadline: CustomerDeadline = CustomerDeadline()
     digest: Digest | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread
+    privacy: Privacy = Privacy()
 
     @field_validator("paths")
     @classmethod

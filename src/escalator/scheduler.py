@@ -13,6 +13,7 @@ import threading
 from sqlalchemy.exc import OperationalError
 
 from escalator.services.digest import Digests
+from escalator.services.privacy import RetentionPurge
 from escalator.services.reminders import Reminders
 from escalator.slack.directory import Directory
 from escalator.slack.outbox import OutboxDispatcher
@@ -25,12 +26,14 @@ class Scheduler:
         self,
         reminders: Reminders,
         digests: Digests,
+        retention: RetentionPurge,
         outbox: OutboxDispatcher,
         directory: Directory,
         tick: float,
     ) -> None:
         self._reminders = reminders
         self._digests = digests
+        self._retention = retention
         self._outbox = outbox
         self._directory = directory
         self._tick = tick
@@ -40,6 +43,7 @@ class Scheduler:
     def tick(self) -> None:
         self._outbox.deliver(self._reminders.fire_due())
         self._outbox.deliver(self._digests.start_if_due())
+        self._outbox.deliver(self._retention.purge_if_due())
         self._outbox.deliver_due()
         self._directory.refresh_stale()
 

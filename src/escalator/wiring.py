@@ -19,6 +19,7 @@ from escalator.errors import ConfigurationError
 from escalator.policy import Policy, load_policy
 from escalator.scheduler import Scheduler
 from escalator.services.digest import Digests, record_contacts
+from escalator.services.privacy import RetentionPurge
 from escalator.settings import Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import SlackCallFailed
@@ -143,6 +144,7 @@ def build_worker(
     scheduler = Scheduler(
         runtime.reminders,
         Digests(store, policy, runtime.clock),
+        RetentionPurge(store, policy, runtime.clock),
         runtime.outbox,
         runtime.directory,
         settings.ESCALATOR_TICK,

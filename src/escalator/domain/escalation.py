@@ -111,6 +111,8 @@ class Escalation:
     card_channel_id: str | None = None
     card_ts: str | None = None
     delivery_problem: str | None = None
+    # When the customer's personal details were erased (retention, or the customer's request).
+    personal_data_removed_at: datetime | None = None
     id: int | None = None
 
     @property

@@ -25,6 +25,8 @@ class Action(StrEnum):
     cancel = "cancel"
     approve = "approve"
     decline = "decline"
+    read_note = "read_note"  # the full handoff note, when channels show it masked
+    erase = "erase"  # the customer's personal details removed: retention, or the customer's request
 
     @property
     def past_tense(self) -> str:
@@ -45,6 +47,8 @@ _PAST = {
     Action.cancel: "cancelled",
     Action.approve: "approved the refund on",
     Action.decline: "declined the refund on",
+    Action.read_note: "read the full note of",
+    Action.erase: "erased the customer's personal details on",
 }
 
 
@@ -72,6 +76,7 @@ ALLOWED_FROM: dict[Action, frozenset[State]] = {
     # A refund still waiting when the case is resolved can still be decided.
     Action.approve: frozenset({State.open, State.claimed, State.resolved}),
     Action.decline: frozenset({State.open, State.claimed, State.resolved}),
+    Action.read_note: frozenset(State),
 }
 
 # Who may take each action. Supervisors may do everything.
@@ -88,6 +93,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.cancel: frozenset({Role.agent, Role.supervisor}),
     Action.approve: frozenset({Role.supervisor}),
     Action.decline: frozenset({Role.supervisor}),
+    Action.read_note: frozenset({Role.agent, Role.owner, Role.supervisor}),
 }
 
 _WHO = {
@@ -146,6 +152,8 @@ class Refused(Exception):
 def check(escalation: Escalation, action: Action, roles: frozenset[Role]) -> None:
     """Raise Refused with a plain explanation unless `action` is allowed now for someone with `roles`."""
     ref = escalation.reference
+    if action is Action.read_note and escalation.personal_data_removed_at is not None:
+        raise Refused(f"The customer's details on {ref} were erased.")
     if escalation.state not in ALLOWED_FROM[action]:
         raise Refused(_wrong_state(escalation, action))
     if not roles & ALLOWED_ROLES[action]:

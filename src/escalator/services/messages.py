@@ -16,4 +16,5 @@ class Message(StrEnum):
     publish_home = "publish_home"  # the App Home of the person in the payload, after a change of theirs
     post_digest = "post_digest"  # the daily digest for the day in the payload, to digest.channel
     post_digest_chart = "post_digest_chart"  # its chart of the last fortnight, in the digest's thread
+    erase_message = "erase_message"  # a message about a case whose customer's details were erased
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors

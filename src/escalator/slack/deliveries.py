@@ -7,6 +7,7 @@ from typing import Any
 
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation
+from escalator.domain.privacy import for_channel
 from escalator.domain.timers import OWNER_NUDGES, TimerKind
 from escalator.policy import Policy, WarmTransfer
 from escalator.services.deliver_card import (
@@ -25,7 +26,12 @@ from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 from escalator.slack.outbox import DeliveryNotReady, FollowUp, Handler
 from escalator.slack.posting import Delivery, Poster
-from escalator.slack.rendering.card import render_card, render_delivery_alert, render_retired_card
+from escalator.slack.rendering.card import (
+    render_card,
+    render_delivery_alert,
+    render_erased_message,
+    render_retired_card,
+)
 from escalator.slack.rendering.chart import render_trend_chart
 from escalator.slack.rendering.digest import render_digest
 from escalator.slack.rendering.engine import SlackMessage
@@ -40,6 +46,9 @@ from escalator.slack.rendering.ownership import (
 from escalator.slack.rendering.reminders import render_notice
 from escalator.store.database import Store
 from escalator.store.repositories import OutboxMessage
+
+# What chat.update answers for a message that is no longer there to overwrite.
+_ALREADY_GONE = frozenset({"message_not_found", "channel_not_found", "is_archived", "cant_update_message"})
 
 
 class Deliveries:
@@ -66,6 +75,7 @@ class Deliveries:
             Message.tell_agent_owner: self.tell_agent_owner,
             Message.retire_card: self.retire_card,
             Message.timer_notice: self.timer_notice,
+            Message.erase_message: self.erase_message,
             Message.post_digest: self.post_digest,
             Message.post_digest_chart: self.post_digest_chart,
             Message.publish_home: self.publish_home,
@@ -117,9 +127,11 @@ class Deliveries:
         escalation = self._escalation(message)
         if escalation.owner_user_id in (None, escalation.agent_user_id):
             return None  # unclaimed again since, or the agent took it: nobody to introduce
-        intro = render_warm_transfer(escalation)
+        # The group DM is the agent's and the owner's alone; the card's thread is the channel's.
+        private = self._policy.warm_transfer is WarmTransfer.group_dm
+        intro = render_warm_transfer(escalation if private else for_channel(escalation, self._policy.privacy))
         escalation_id, group_dm = escalation.id or 0, None
-        if self._policy.warm_transfer is WarmTransfer.group_dm:
+        if private:
             users = f"{escalation.agent_user_id},{escalation.owner_user_id}"
             group_dm = str(self._gateway.call("conversations.open", users=users)["channel"]["id"])
             self._send(message, group_dm, intro)
@@ -152,6 +164,21 @@ class Deliveries:
         self._gateway.call(
             "chat.update", channel=message.payload["channel"], ts=message.payload["ts"], **moved.as_params()
         )
+        return None
+
+    def erase_message(self, message: OutboxMessage) -> FollowUp | None:
+        """Overwrite a message that may name the customer; one deleted by hand since is already gone."""
+        erased = render_erased_message(self._escalation(message))
+        try:
+            self._gateway.call(
+                "chat.update",
+                channel=message.payload["channel"],
+                ts=message.payload["ts"],
+                **erased.as_params(),
+            )
+        except SlackCallFailed as exc:
+            if exc.transient or exc.error not in _ALREADY_GONE:
+                raise
         return None
 
     def timer_notice(self, message: OutboxMessage) -> FollowUp | None:
@@ -225,4 +252,8 @@ class Deliveries:
         self, message: OutboxMessage, channel: str, content: SlackMessage, thread_ts: str | None = None
     ) -> dict[str, Any]:
         delivery = Delivery(message.id, message.created_at, retry=message.attempts > 1)
-        return self._poster.post(delivery, channel, content.as_params(), thread_ts)
+        posted = self._poster.post(delivery, channel, content.as_params(), thread_ts)
+        # Remembered so the message can be erased if the customer's details must go.
+        with self._store.transaction() as tx:
+            tx.outbox.record_post(message.id, str(posted["channel"]), str(posted["ts"]))
+        return posted

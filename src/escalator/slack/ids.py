@@ -31,6 +31,7 @@ class ActionId(StrEnum):
     close_loop = "close_loop"
     customer_unreachable = "customer_unreachable"
     reopen = "reopen"
+    full_note = "full_note"  # the unmasked handoff note, in a modal only its reader sees
     snooze_hour = "snooze_hour"  # on reminders: the value is "<escalation id>:<timer kind>:<reminder>"
     snooze_tomorrow = "snooze_tomorrow"
     mute = "mute"

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from escalator.domain.escalation import Escalation
+from escalator.domain.escalation import Escalation, State
 from escalator.domain.history import HistoryEntry
 from escalator.store.inserts import insert_if_new
 from escalator.store.tables import handled_requests, mutes, outbox, timers
@@ -42,6 +42,30 @@ class EscalationRepository:
 
     def by_idempotency_key(self, key: str) -> Escalation | None:
         return self._session.scalars(select(Escalation).where(Escalation.idempotency_key == key)).first()
+
+    def finished_before(self, cutoff: datetime) -> list[int]:
+        """Closed or cancelled cases last touched before `cutoff` whose personal details are still kept."""
+        finished = func.coalesce(Escalation.closed_at, Escalation.resolved_at, Escalation.raised_at)
+        return list(
+            self._session.scalars(
+                select(Escalation.id)
+                .where(
+                    Escalation.state.in_((State.closed, State.cancelled)),
+                    Escalation.personal_data_removed_at.is_(None),
+                    finished < cutoff,
+                )
+                .order_by(Escalation.id)
+            )
+        )
+
+    def ids_by_account(self, account_number: str) -> list[int]:
+        return list(
+            self._session.scalars(
+                select(Escalation.id)
+                .where(Escalation.account_number == account_number)
+                .order_by(Escalation.id)
+            )
+        )
 
     def id_by_card(self, channel_id: str, ts: str) -> int | None:
         """Which escalation a card message shows, if any."""
@@ -161,6 +185,20 @@ class OutboxRepository:
         return OutboxMessage(
             row.id, row.kind, row.escalation_id, dict(row.payload), row.attempts, row.created_at
         )
+
+    def record_post(self, message_id: int, channel: str, ts: str) -> None:
+        self._session.execute(
+            update(outbox).where(outbox.c.id == message_id).values(posted_channel=channel, posted_ts=ts)
+        )
+
+    def posted_by(self, escalation_id: int) -> list[tuple[str, str]]:
+        """Every Slack message (channel, ts) the outbox posted about this escalation."""
+        rows = self._session.execute(
+            select(outbox.c.posted_channel, outbox.c.posted_ts)
+            .where(outbox.c.escalation_id == escalation_id, outbox.c.posted_ts.is_not(None))
+            .order_by(outbox.c.id)
+        )
+        return [(row.posted_channel, row.posted_ts) for row in rows]
 
     def mark_delivered(self, message_id: int, now: datetime) -> None:
         self._session.execute(

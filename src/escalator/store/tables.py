@@ -84,6 +84,7 @@ escalations = Table(
     Column("card_channel_id", String(32)),
     Column("card_ts", String(32)),
     Column("delivery_problem", String(64)),
+    Column("personal_data_removed_at", UtcDateTime),
     Index(None, "state", "raised_at"),
     Index(None, "card_channel_id", "card_ts"),
     # What the digest and exports aggregate by.
@@ -110,7 +111,11 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", String(255)),
     Column("delivered_at", UtcDateTime),
+    # The message it posted, so it can be erased when the customer's details must go.
+    Column("posted_channel", String(32)),
+    Column("posted_ts", String(32)),
     Index(None, "status", "due_at"),
+    Index(None, "escalation_id"),
 )
 
 # The audit trail: every transition, who made it, when, from which state to which, and why.

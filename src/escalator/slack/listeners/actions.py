@@ -17,6 +17,7 @@ from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import ActionId
 from escalator.slack.listeners.home import publish_home
 from escalator.slack.payloads import BlockActions, describe
+from escalator.slack.rendering.card import render_full_note
 from escalator.slack.rendering.ownership import (
     render_cancel_form,
     render_close_form,
@@ -50,6 +51,7 @@ _FORMS: dict[ActionId, tuple[Action, Callable[[Escalation, Runtime], dict[str, A
     ActionId.move: (Action.move, lambda e, rt: render_move_form(e, rt.policy)),
     ActionId.cancel: (Action.cancel, lambda e, rt: render_cancel_form(e)),
     ActionId.close_loop: (Action.close, lambda e, rt: render_close_form(e)),
+    ActionId.full_note: (Action.read_note, lambda e, rt: render_full_note(e, rt.policy)),
 }
 
 

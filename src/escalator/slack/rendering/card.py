@@ -7,11 +7,12 @@ from typing import Any
 
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.domain.lifecycle import ALLOWED_FROM, Action
+from escalator.domain.privacy import for_channel
 from escalator.domain.sla import humanize
 from escalator.policy import Policy
 from escalator.slack.ids import ActionId
 from escalator.slack.rendering import phrases
-from escalator.slack.rendering.engine import SlackMessage, message
+from escalator.slack.rendering.engine import SlackMessage, message, render_template
 from escalator.slack.text import clip, mrkdwn_escape, slack_date
 
 _TYPE_ICONS = {
@@ -44,6 +45,7 @@ _CARD_BUTTONS = (
     _Button(ActionId.approve, Action.approve, "Approve refund", "primary"),
     _Button(ActionId.decline, Action.decline, "Decline refund", "danger"),
     _Button(ActionId.cancel, Action.cancel, "Cancel", "danger"),
+    _Button(ActionId.full_note, Action.read_note, "Full note"),
 )
 
 _APPROVAL_NOTES = {
@@ -78,11 +80,23 @@ def render_retired_card(escalation: Escalation, moved_to: str) -> SlackMessage:
     return SlackMessage(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
-def card_buttons(escalation: Escalation) -> list[dict[str, Any]]:
+def render_erased_message(escalation: Escalation) -> SlackMessage:
+    """What replaces a message about a case whose customer's details were erased."""
+    text = (
+        f":wastebasket: This message about *{escalation.reference}* was removed with the customer's details."
+    )
+    return SlackMessage(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+def card_buttons(escalation: Escalation, policy: Policy) -> list[dict[str, Any]]:
     shown = []
     for button in _CARD_BUTTONS:
         if escalation.state not in ALLOWED_FROM[button.action]:
             continue
+        if button.action is Action.read_note and (
+            not policy.privacy.mask_account_in_channel or escalation.personal_data_removed_at is not None
+        ):
+            continue  # nothing is hidden, or nothing is left to read
         if button.action in (Action.approve, Action.decline) and escalation.approval is not Approval.pending:
             continue
         element: dict[str, Any] = {
@@ -153,7 +167,15 @@ def _approval_note(escalation: Escalation) -> str:
     return _APPROVAL_NOTES[escalation.approval]
 
 
-def _card_context(escalation: Escalation, policy: Policy) -> dict[str, Any]:
+def render_full_note(escalation: Escalation, policy: Policy) -> dict[str, Any]:
+    """The card's content unmasked, as a modal: only the person who opened it sees it."""
+    context = _card_context(escalation, policy, in_channel=False)
+    return render_template("full_note.json.j2", **{**context, "buttons": []})
+
+
+def _card_context(escalation: Escalation, policy: Policy, *, in_channel: bool = True) -> dict[str, Any]:
+    if in_channel:
+        escalation = for_channel(escalation, policy.privacy)
     fallback = clip(
         f"{escalation.reference} · {escalation.priority.value} · "
         f"{mrkdwn_escape(phrases.path_label(escalation, policy))}: "
@@ -169,6 +191,7 @@ def _card_context(escalation: Escalation, policy: Policy) -> dict[str, Any]:
         "clocks": clocks(escalation, policy),
         "owners": phrases.owners(escalation, policy),
         "reactions": policy.reactions,
-        "buttons": card_buttons(escalation),
+        "buttons": card_buttons(escalation, policy),
+        "removed_at": escalation.personal_data_removed_at,
         "fallback": fallback,
     }

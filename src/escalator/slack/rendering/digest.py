@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from escalator.domain.escalation import Escalation
 from escalator.domain.metrics import Attainment
+from escalator.domain.privacy import mask_account
 from escalator.domain.sla import Target, humanize
 from escalator.policy import Policy
 from escalator.services.digest import Digest
@@ -64,6 +65,10 @@ def _share(part: Attainment) -> str:
     return f"{part.share:.0%} ({part.met}/{part.met + part.missed})"
 
 
+def _account(account: str, policy: Policy) -> str:
+    return mask_account(account) if policy.privacy.mask_account_in_channel else account
+
+
 def _ref(e: Escalation) -> str:
     if e.card_channel_id and e.card_ts:
         return f"<https://slack.com/archives/{e.card_channel_id}/p{e.card_ts.replace('.', '')}|{e.reference}>"
@@ -103,7 +108,8 @@ def _day(d: Digest, policy: Policy) -> list[str]:
         quality.append(
             "*Repeat contacts* (escalated again within 30 days): "
             + ", ".join(
-                f"account {mrkdwn_escape(later.account_number)} ({_ref(earlier)} → {_ref(later)})"
+                f"account {mrkdwn_escape(_account(later.account_number, policy))} "
+                f"({_ref(earlier)} → {_ref(later)})"
                 for earlier, later in d.repeat_contacts
             )
         )

@@ -7,6 +7,7 @@ from typing import Any
 from escalator.domain.escalation import Escalation, EscalationType
 from escalator.domain.history import SYSTEM_ACTOR, HistoryEntry
 from escalator.domain.lifecycle import Action
+from escalator.domain.privacy import mask_in_text
 from escalator.policy import Policy
 from escalator.services.ownership import SUPERVISORS
 from escalator.slack.ids import CallbackId
@@ -22,7 +23,10 @@ def render_thread_note(entry: HistoryEntry, escalation: Escalation, policy: Poli
     headline = f"{who} {history_line(entry, escalation, policy)}"
     # Quote first, then cut: the quote marks count towards Slack's 3,000 characters too.
     room = 2950 - len(headline)
-    quoted = clip(">" + mrkdwn_escape(entry.note).replace("\n", "\n>"), room) if entry.note else None
+    note = entry.note
+    if note and policy.privacy.mask_account_in_channel:
+        note = mask_in_text(note, escalation.account_number)
+    quoted = clip(">" + mrkdwn_escape(note).replace("\n", "\n>"), room) if note else None
     return message("thread_note.json.j2", headline=headline, quoted_note=quoted)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from escalator.domain.escalation import Escalation
+from escalator.domain.privacy import for_channel
 from escalator.domain.timers import TimerKind
 from escalator.policy import Policy
 from escalator.slack.ids import ActionId
@@ -16,7 +17,7 @@ from escalator.slack.text import mrkdwn_escape, slack_date
 def render_notice(
     escalation: Escalation, policy: Policy, kind: TimerKind, to: str, reminder: int, returned: bool = False
 ) -> SlackMessage:
-    e = escalation
+    e = for_channel(escalation, policy.privacy)  # a notice may go to a channel; the card has the rest
     about = f"*{e.reference}* ({e.priority.value} · {mrkdwn_escape(e.customer_name)})"
     buttons: list[tuple[ActionId, str]] = []
     if kind is TimerKind.acknowledge_nudge:
