@@ -171,3 +171,23 @@ def test_a_card_waiting_for_slack_survives_a_restart(
 
     assert len(_posts_to(slack_api, "C0123BILL")) == 2
     assert len(_posts_to(slack_api, AGENT)) == 1
+
+
+def test_acks_stay_fast_while_slack_hangs(running_app: RunningApp, slack_api: SlackApiStub):
+    """Slack's own deadline is 3 s; every Web API call here hangs past the app's timeout."""
+    hang = Reply(delay=2.5, body={"ok": True})
+    slack_api.script("views.open", hang)
+    slack_api.script("chat.postMessage", hang, hang, hang)
+
+    opened = running_app.slack.command("refund")
+    submitted = running_app.slack.submit(handoff_values())
+    running_app.settle()
+    pressed = running_app.slack.press("claim", _escalation(running_app).id, "U0ALEX")
+
+    for response in (opened, submitted, pressed):
+        assert response.status_code == 200
+        # Waiting on the Web API would take its whole timeout (1 s here): the hang comes after the ack.
+        assert response.elapsed.total_seconds() < 1.0
+    assert submitted.json()["response_action"] == "update"
+    running_app.settle()
+    assert _escalation(running_app).owner_user_id == "U0ALEX"  # the case was kept, and claimed
