@@ -147,3 +147,13 @@ def test_over_authority_is_fine_when_hierarchical(policy: Policy):
         _form(refund_amount="900", escalation_type="hierarchical"), policy, WEDNESDAY_MORNING
     )
     assert errors == {} and handoff is not None
+
+
+def test_an_account_is_masked_to_its_last_four_characters_wherever_it_appears():
+    from escalator.domain.privacy import mask_account, mask_in_text
+
+    assert mask_account(" 12345 ") == "••2345"
+    assert mask_account("1234") == "••"  # too short to show any of it
+    assert mask_in_text("Account 12345, twice: 12345.", "12345") == "Account ••2345, twice: ••2345."
+    assert mask_in_text("Account 123.", "123") == "Account 123."  # too short to find safely
+    assert mask_in_text(None, "12345") is None
