@@ -16,6 +16,7 @@ from escalator.clock import SystemClock
 from escalator.domain.escalation import Escalation, parse_reference
 from escalator.domain.history import HistoryEntry
 from escalator.errors import ConfigurationError
+from escalator.logs import remember_secrets
 from escalator.policy import load_policy
 from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
@@ -25,7 +26,7 @@ from escalator.slack.bolt_app import build_gateway
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.rendering.digest import digest_as_text, render_digest
 from escalator.store.database import Store
-from escalator.wiring import exit_with_configuration_error, migrate_or_exit
+from escalator.wiring import configure_logging, exit_with_configuration_error, migrate_or_exit
 
 
 def migrate(_: argparse.Namespace) -> int:
@@ -169,9 +170,11 @@ def forget(args: argparse.Namespace) -> int:
 def _settings(kind: type[SettingsT]) -> SettingsT:
     """The environment a command needs, or exit 2 naming what is missing."""
     try:
-        return load_settings(kind)
+        settings = load_settings(kind)
     except ConfigurationError as exc:
         exit_with_configuration_error(exc)
+    remember_secrets(settings)
+    return settings
 
 
 def _json_value(value: object) -> str:
@@ -213,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     return int(args.run(args))
 
 

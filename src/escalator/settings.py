@@ -69,6 +69,19 @@ class Settings(PolicySettings):
     # Seconds one Web API call may take before it counts as failed (and is retried later).
     SLACK_API_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
 
+    @field_validator(
+        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ESCALATOR_API_TOKEN", mode="before"
+    )
+    @classmethod
+    def _secret_is_one_word(cls, value: object) -> object:
+        """A pasted secret often brings a space or line break along; one inside it would reach an HTTP
+        header, whose error message quotes it. The message here names the variable, never the value."""
+        if isinstance(value, str):
+            value = value.strip()
+            if any(c.isspace() or not c.isprintable() for c in value):
+                raise ValueError("it holds a space, line break or control character: paste the value again")
+        return value
+
     @field_validator("SLACK_APP_TOKEN")
     @classmethod
     def _app_token_shape(cls, value: str | None) -> str | None:

@@ -24,6 +24,9 @@ SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 CONTACTS_PATH = "/api/contacts"
 MAX_API_BODY = 4096
+# Far above anything Slack sends (a view is at most 250 KB, its inputs 3,000 characters each), so only a
+# forged body is refused, before it is read into memory.
+MAX_SLACK_BODY = 4 * 1024 * 1024
 
 RecordContacts = Callable[[date, int], None]
 
@@ -52,6 +55,9 @@ class EscalatorWeb:
         if path == SLACK_EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "use POST"})
+            refusal = _refuse_before_reading(environ)
+            if refusal is not None:
+                return _json(start_response, refusal[0], {"error": refusal[1]})
             try:
                 return self._slack(environ, start_response)
             except Exception as exc:  # a body Bolt cannot parse: bad JSON, a payload missing its type
@@ -105,6 +111,20 @@ class EscalatorWeb:
                 start_response, "503 Service Unavailable", {"error": "the database is unavailable: retry"}
             )
         return _json(start_response, "200 OK", {"date": volume.date.isoformat(), "count": volume.count})
+
+
+def _refuse_before_reading(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """What Bolt would trip over before checking the signature: a timestamp that is not a number (Bolt's
+    `int()` raises, which would answer 400 instead of 401), a length that is not one, a huge body."""
+    stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    if stamp is not None and not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return "401 Unauthorized", "invalid request"
+    length = environ.get("CONTENT_LENGTH") or "0"
+    if not (length.isascii() and length.isdigit()):
+        return "400 Bad Request", "malformed request"
+    if int(length) > MAX_SLACK_BODY:
+        return "413 Content Too Large", "request too large"
+    return None
 
 
 def _json(

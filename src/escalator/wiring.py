@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
+from escalator.logs import install_redaction, remember_secrets
 from escalator.policy import Policy, load_policy
 from escalator.scheduler import Scheduler
 from escalator.services.digest import Digests, record_contacts
@@ -34,6 +35,7 @@ def load_configuration() -> tuple[Settings, Policy]:
     """Settings and policy, or exit with status 2 and one clear message (no traceback)."""
     try:
         settings = load_settings()
+        remember_secrets(settings)  # values read from .env are not in os.environ
         return settings, load_policy(settings.ESCALATOR_POLICY)
     except ConfigurationError as exc:
         exit_with_configuration_error(exc)
@@ -104,6 +106,7 @@ def configure_logging() -> None:
     )
     # slack_sdk logs request bodies at DEBUG; keep it quieter than our own lines.
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)
+    install_redaction()  # tokens never reach a log line or a printed traceback
 
 
 class Worker:

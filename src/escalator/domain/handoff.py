@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -54,6 +55,22 @@ REQUIRED_TEXT = (
 
 MAX_REFUND = Decimal("1000000000")
 
+# Control characters other than tab and newline (NUL, terminal escapes, DEL, C1), and UTF-16 surrogates.
+# Only a forged payload holds them: PostgreSQL refuses NUL, a lone surrogate cannot be encoded at all,
+# and an escape sequence would reach an admin's terminal through `escalator history`.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """Typed text as it can be stored, shown and sent: controls dropped, lone surrogates replaced.
+
+    A Windows line break becomes a newline. Everything else, right-to-left marks, combining marks and
+    emoji included, stays as typed.
+    """
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", value))
+
 
 @dataclass(frozen=True)
 class HandoffForm:
@@ -105,7 +122,7 @@ def check_handoff(
     errors: dict[HandoffField, str] = {}
     text: dict[HandoffField, str | None] = {}
     for name, limit in MAX_LENGTH.items():
-        value = (getattr(form, name.value) or "").strip() or None
+        value = clean_text(getattr(form, name.value) or "").strip() or None
         if value is not None and len(value) > limit:
             errors[name] = f"Please keep this under {limit} characters (it has {len(value)})."
         text[name] = value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation, Origin
 from escalator.domain.handoff import Handoff
@@ -39,6 +41,18 @@ class EscalationRaised:
 def raise_escalation(
     store: Store, policy: Policy, clock: Clock, command: RaiseEscalation
 ) -> EscalationRaised:
+    try:
+        return _store_new(store, policy, clock, command)
+    except IntegrityError:
+        # Another worker stored this very submission between our lookup and our insert.
+        with store.transaction() as tx:
+            existing = tx.escalations.by_idempotency_key(command.idempotency_key)
+        if existing is None:
+            raise
+        return EscalationRaised(existing, created=False, outbox_ids=[])
+
+
+def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalation) -> EscalationRaised:
     now = clock.now()
     handoff = command.handoff
     with store.transaction() as tx:

@@ -62,6 +62,8 @@ class SlackGateway:
         except (OSError, TimeoutError) as exc:  # connection refused, reset, DNS, socket timeout
             log.warning("Slack %s could not be reached: %s", method, type(exc).__name__)
             raise SlackCallFailed(method, "connection_error", transient=True) from None
+        except ValueError:  # urllib refusing the Authorization header: its message quotes the token
+            raise SlackCallFailed(method, "invalid_auth", transient=False) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def upload_file(
@@ -77,6 +79,8 @@ class SlackGateway:
         except (SlackRequestError, OSError, TimeoutError) as exc:
             log.warning("Slack file upload failed for now: %s", type(exc).__name__)
             raise SlackCallFailed("files.upload", "upload_failed", transient=True) from None
+        except ValueError:
+            raise SlackCallFailed("files.upload", "invalid_auth", transient=False) from None
 
 
 def _classify(method: str, exc: SlackApiError) -> SlackCallFailed:

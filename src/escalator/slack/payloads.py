@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from escalator.domain.escalation import Origin
-from escalator.domain.handoff import HandoffField, HandoffForm
+from escalator.domain.handoff import HandoffField, HandoffForm, clean_text
+
+# Slack's ids (users, channels, teams) and message timestamps are short; the database keeps 32 characters
+# of them. A longer one is forged, and is refused here rather than by the database mid-transaction.
+SlackId = Annotated[str, Field(min_length=1, max_length=32)]
+# What people typed, made storable and sendable (see clean_text).
+TypedText = Annotated[str, AfterValidator(clean_text)]
+# Request keys (`view:…`, `action:…`, `event:…`) are stored in a 255-character column.
+MAX_KEY = 255
+# Escalation ids are the database's 32-bit integers.
+MAX_ESCALATION_ID = 2**31 - 1
+
+
+def parse_escalation_id(value: str) -> int | None:
+    """An escalation id as the app writes it (ASCII digits, in range), or None for anything else.
+
+    `str.isdigit()` alone accepts "²" and 5,000-digit strings, which `int()` then refuses.
+    """
+    if not (value.isascii() and value.isdigit() and len(value) <= 10):
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ESCALATION_ID else None
+
+
+def request_key(kind: str, identity: str) -> str:
+    """A dedupe key that fits its column: as is when short, else a digest of it."""
+    key = f"{kind}:{identity}"
+    if len(key) <= MAX_KEY:
+        return key
+    return f"{kind}:sha256:{hashlib.sha256(identity.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 class _Payload(BaseModel):
@@ -17,23 +47,23 @@ class _Payload(BaseModel):
 
 
 class _Id(_Payload):
-    id: str
+    id: SlackId
 
 
 class SlashCommand(_Payload):
     """The form-encoded body of `/escalate [text]`."""
 
     command: str
-    text: str = ""
-    user_id: str
-    team_id: str | None = None
-    channel_id: str | None = None
+    text: TypedText = ""
+    user_id: SlackId
+    team_id: SlackId | None = None
+    channel_id: SlackId | None = None
     trigger_id: str
 
 
 class _Message(_Payload):
-    text: str = ""
-    ts: str
+    text: TypedText = ""
+    ts: SlackId
 
 
 class MessageShortcut(_Payload):
@@ -50,8 +80,8 @@ class FormOrigin(_Payload):
     """Where the form was opened; travels in the modal's private_metadata (max 3,000 characters)."""
 
     origin: Origin
-    channel_id: str | None = None
-    message_ts: str | None = None
+    channel_id: SlackId | None = None
+    message_ts: SlackId | None = None
 
     def dump(self) -> str:
         return self.model_dump_json(exclude_none=True)
@@ -69,7 +99,7 @@ class _ViewState(_Payload):
 
 
 class _View(_Payload):
-    id: str
+    id: str = Field(min_length=1, max_length=MAX_KEY - len("view:"))
     callback_id: str
     private_metadata: str = ""
     state: _ViewState = _ViewState()
@@ -92,11 +122,19 @@ class ViewSubmission(_Payload):
 
     def escalation_id(self) -> int | None:
         """Forms about one escalation carry its id in private_metadata."""
-        return int(self.view.private_metadata) if self.view.private_metadata.isdigit() else None
+        return parse_escalation_id(self.view.private_metadata)
 
     def handoff_form(self) -> HandoffForm:
+        """The form's values, each of the type its field holds: a forged payload can put any element
+        in any block (a select where the date picker was), and that must not reach the checks."""
         values: dict[str, Any] = {field.value: self.value(field.value) for field in HandoffField}
-        values[HandoffField.customer_consent] = bool(values[HandoffField.customer_consent])
+        for name, value in values.items():
+            if name == HandoffField.deadline_at:
+                values[name] = value if isinstance(value, datetime) else None
+            elif name == HandoffField.customer_consent:
+                values[name] = value is True
+            elif not isinstance(value, str):
+                values[name] = None
         return HandoffForm(**values)
 
 
@@ -105,9 +143,9 @@ class _Option(_Payload):
 
 
 class _Action(_Payload):
-    action_id: str
-    value: str = ""
-    action_ts: str = ""
+    action_id: str = Field(max_length=255)
+    value: str = Field(default="", max_length=2000)
+    action_ts: str = Field(default="", max_length=32)
     selected_option: _Option | None = None  # overflow menus and selects carry their choice here
 
 
@@ -124,23 +162,39 @@ class BlockActions(_Payload):
         return self.actions[0]
 
     def escalation_id(self) -> int | None:
-        return int(self.action.value) if self.action.value.isdigit() else None
+        return parse_escalation_id(self.action.value)
 
     @property
     def identity(self) -> str:
         """The same press delivered twice has the same identity; two presses do not."""
-        return f"action:{self.action.action_id}:{self.action.value}:{self.action.action_ts}:{self.user.id}"
+        action = self.action
+        return request_key("action", f"{action.action_id}:{action.value}:{action.action_ts}:{self.user.id}")
+
+    def reminder(self) -> tuple[str, int, str, int] | None:
+        """A reminder button or App Home menu choice: (which button, escalation id, timer kind, reminder
+        number), or None when the value is not one the app wrote ("<id>:<kind>:<n>")."""
+        which, value = self.action.action_id, self.action.value
+        if self.action.selected_option is not None:
+            which, _, value = self.action.selected_option.value.partition("|")
+        parts = value.split(":")
+        if len(parts) != 3:
+            return None
+        escalation_id, kind, number = parts
+        found, reminder = parse_escalation_id(escalation_id), parse_escalation_id(number or "1")
+        if found is None or reminder is None or not kind:
+            return None
+        return which, found, kind, reminder
 
 
 class _ReactionItem(_Payload):
     type: str
-    channel: str | None = None
-    ts: str | None = None
+    channel: SlackId | None = None
+    ts: SlackId | None = None
 
 
 class ReactionEvent(_Payload):
     type: Literal["reaction_added", "reaction_removed"]
-    user: str
+    user: SlackId
     reaction: str
     item: _ReactionItem
 
@@ -149,14 +203,12 @@ def _element_value(state: dict[str, Any]) -> Any:
     kind = state.get("type")
     if kind in ("plain_text_input", "number_input"):
         value = state.get("value")
-        return value if isinstance(value, str) else None
+        return clean_text(value) if isinstance(value, str) else None
     if kind == "users_select":
-        user = state.get("selected_user")
-        return user if isinstance(user, str) else None
+        return _choice(state.get("selected_user"), 32)
     if kind in ("static_select", "radio_buttons"):
         option = state.get("selected_option")
-        value = option.get("value") if isinstance(option, dict) else None
-        return value if isinstance(value, str) else None
+        return _choice(option.get("value") if isinstance(option, dict) else None, 150)
     if kind == "checkboxes":
         options = state.get("selected_options")
         return isinstance(options, list) and len(options) > 0
@@ -165,6 +217,14 @@ def _element_value(state: dict[str, Any]) -> Any:
         if isinstance(stamp, int | float) and not isinstance(stamp, bool) and 0 < stamp < 32503680000:
             return datetime.fromtimestamp(stamp, UTC)
         return None
+    return None
+
+
+def _choice(value: object, limit: int) -> str | None:
+    """A chosen user or option: the app's own values are short printable ASCII; anything else is forged
+    and counts as no choice (so "²" never reaches `int()`, nor a 1 MB id the database)."""
+    if isinstance(value, str) and 0 < len(value) <= limit and value.isascii() and value.isprintable():
+        return value
     return None
 
 

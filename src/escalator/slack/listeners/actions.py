@@ -84,10 +84,10 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         try:
             press = BlockActions.model_validate(body)
-            which, value = press.action.action_id, press.action.value
-            if which == ActionId.reminder_menu and press.action.selected_option:
-                which, value = press.action.selected_option.value.split("|", 1)
-            escalation_id, kind, reminder = value.split(":")
+            target = press.reminder()
+            if target is None:
+                raise ValueError("not a reminder the app wrote")
+            which, escalation_id, kind, reminder = target
             timer = TimerKind(kind)
         except (ValidationError, ValueError):
             log.warning("malformed reminder button press")
@@ -95,12 +95,12 @@ def register(app: App, runtime: Runtime) -> None:
         actor = runtime.directory.actor(press.user.id)
         try:
             if which == ActionId.mute:
-                escalation = runtime.reminders.mute(press.identity, int(escalation_id), actor)
+                escalation = runtime.reminders.mute(press.identity, escalation_id, actor)
                 answer = f":no_bell: Muted: no more nudges about {escalation.reference} for you."
             else:
                 tomorrow = which == ActionId.snooze_tomorrow
                 until = runtime.reminders.snooze(
-                    press.identity, int(escalation_id), actor, timer, int(reminder or 1), tomorrow
+                    press.identity, escalation_id, actor, timer, reminder, tomorrow
                 )
                 answer = f":zzz: Snoozed: I'll remind you again {slack_date(until)}."
         except Refused as refusal:
