@@ -28,3 +28,14 @@ def test_migrate_names_a_bad_database_url(
         main(["migrate"])
     assert exited.value.code == 2
     assert "DATABASE_URL is invalid" in capsys.readouterr().err
+
+
+def test_a_command_on_a_database_never_migrated_says_what_to_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    with pytest.raises(SystemExit) as exited:
+        main(["history", "ESC-1"])
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert "run `escalator migrate`" in error and "Traceback" not in error

@@ -12,6 +12,8 @@ import json
 import sys
 from datetime import UTC, date, datetime, time
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from escalator.clock import SystemClock
 from escalator.domain.escalation import Escalation, parse_reference
 from escalator.domain.history import HistoryEntry
@@ -44,7 +46,7 @@ def history(args: argparse.Namespace) -> int:
         print(f"escalator: {args.reference!r} is not a reference such as ESC-42", file=sys.stderr)
         return 2
     settings = _settings(DatabaseSettings)
-    store = Store(settings.DATABASE_URL)
+    store = _open_store(settings.DATABASE_URL)
     try:
         with store.transaction() as tx:
             escalation = tx.escalations.get(escalation_id)
@@ -84,7 +86,7 @@ def digest(args: argparse.Namespace) -> int:
     if policy.digest is None and not args.dry_run:
         print("escalator: the policy has no digest: add digest.channel (and digest.at)", file=sys.stderr)
         return 2
-    store = Store(settings.DATABASE_URL)
+    store = _open_store(settings.DATABASE_URL)
     clock = SystemClock()
     digests = Digests(store, policy, clock)
     try:
@@ -114,7 +116,7 @@ def export(args: argparse.Namespace) -> int:
     settings = _settings(DatabaseSettings)
     since = datetime.combine(args.since, time(0), tzinfo=UTC)
     until = datetime.combine(args.until, time(0), tzinfo=UTC) if args.until else datetime.now(UTC)
-    store = Store(settings.DATABASE_URL)
+    store = _open_store(settings.DATABASE_URL)
     try:
         rows = export_rows(store, since, until)
         if args.format == "csv":
@@ -136,7 +138,7 @@ def contacts(args: argparse.Namespace) -> int:
         print("escalator: --count is zero or more", file=sys.stderr)
         return 2
     settings = _settings(DatabaseSettings)
-    store = Store(settings.DATABASE_URL)
+    store = _open_store(settings.DATABASE_URL)
     try:
         record_contacts(store, SystemClock(), args.date, args.count)
     finally:
@@ -152,7 +154,7 @@ def forget(args: argparse.Namespace) -> int:
         print("escalator: --account is the customer's account number", file=sys.stderr)
         return 2
     settings = _settings(DatabaseSettings)
-    store = Store(settings.DATABASE_URL)
+    store = _open_store(settings.DATABASE_URL)
     try:
         erased = forget_account(store, SystemClock(), account)
     finally:
@@ -165,6 +167,30 @@ def forget(args: argparse.Namespace) -> int:
         f"overwrites {len(erased.outbox_ids)} Slack message(s) about them within a few seconds"
     )
     return 0
+
+
+def _open_store(database_url: str) -> Store:
+    """The database, or exit 1 saying what to do: it cannot be reached, or its schema is behind."""
+    store = Store(database_url)
+    try:
+        current = store.schema_is_current()
+    except SQLAlchemyError as exc:
+        store.dispose()
+        print(
+            f"escalator: cannot open the database at DATABASE_URL ({type(exc).__name__}); "
+            "check that the database is running and that the URL is right",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    if not current:
+        store.dispose()
+        print(
+            "escalator: the database schema is missing or out of date: run `escalator migrate` "
+            "(the app also does this when it starts)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    return store
 
 
 def _settings(kind: type[SettingsT]) -> SettingsT:
