@@ -1,13 +1,7 @@
 """Escalator's composition root: settings → policy → store → Bolt app → server. Nothing else."""
 
 from escalator.server import serve_http, serve_socket_mode
-from escalator.wiring import (
-    build_worker,
-    configure_logging,
-    load_configuration,
-    prepare_start,
-    worker_factory,
-)
+from escalator.wiring import build_worker, configure_logging, load_configuration, prepare_start
 
 
 def main() -> None:
@@ -17,7 +11,7 @@ def main() -> None:
     if settings.socket_mode:
         serve_socket_mode(settings, build_worker(settings, policy))
     else:
-        serve_http(settings, worker_factory(settings, policy))
+        serve_http(settings, policy)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 
@@ -21,6 +22,14 @@ from escalator.slack.outbox import OutboxDispatcher
 log = logging.getLogger(__name__)
 
 
+class Wake(Protocol):
+    """A threading.Event, or a multiprocessing one shared between the web workers and the deliverer."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class Scheduler:
     def __init__(
         self,
@@ -30,6 +39,7 @@ class Scheduler:
         outbox: OutboxDispatcher,
         directory: Directory,
         tick: float,
+        wake: Wake | None = None,
     ) -> None:
         self._reminders = reminders
         self._digests = digests
@@ -38,6 +48,8 @@ class Scheduler:
         self._directory = directory
         self._tick = tick
         self._stopping = threading.Event()
+        # Set by a web worker after it stored something to deliver: the next tick starts at once.
+        self._wake: Wake = wake or threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
@@ -55,12 +67,14 @@ class Scheduler:
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the tick in progress, then stop."""
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def _run(self) -> None:
         database_away = False
         while not self._stopping.is_set():
+            self._wake.clear()  # a wake-up from now on is for the next tick
             try:
                 self.tick()
                 if database_away:
@@ -74,4 +88,4 @@ class Scheduler:
                 database_away = True
             except Exception:
                 log.exception("scheduler tick failed")
-            self._stopping.wait(self._tick)
+            self._wake.wait(self._tick)

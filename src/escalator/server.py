@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,17 +16,22 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from escalator.errors import ConfigurationError
+from escalator.policy import Policy
+from escalator.scheduler import Wake
 from escalator.settings import Settings
 from escalator.web import EscalatorWeb
-from escalator.wiring import Worker, exit_with_configuration_error
+from escalator.wiring import Worker, exit_with_configuration_error, run_deliverer, web_worker_factory
 
 log = logging.getLogger(__name__)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
-    def __init__(self, build: Callable[[], Worker], options: dict[str, Any]) -> None:
+    def __init__(
+        self, build: Callable[[], Worker], options: dict[str, Any], on_exit: Callable[[], None]
+    ) -> None:
         self._build = build
         self._options = options
+        self._on_exit = on_exit
         self._worker: Worker | None = None
         super().__init__()
 
@@ -31,6 +39,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
         for key, value in self._options.items():
             self.cfg.set(key, value)
         self.cfg.set("worker_exit", self._worker_exit)
+        self.cfg.set("on_exit", lambda _server: self._on_exit())
 
     def load(self) -> EscalatorWeb:
         # Runs in each worker after the fork: every worker has its own connections and Bolt app.
@@ -42,8 +51,75 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
             self._worker.close()
 
 
-def serve_http(settings: Settings, build: Callable[[], Worker]) -> None:
-    """Serve `/slack/events` and `/healthz` with gunicorn's threaded workers (sync Bolt is thread-safe)."""
+class DeliveryProcess:
+    """The process that talks to Slack for the web workers: they acknowledge and store, it delivers.
+
+    Kept apart so that rendering and posting never compete with acknowledgements for a worker's
+    interpreter, and run at a lower CPU priority, so that under load Slack's 3-second deadline wins
+    and deliveries queue in the database instead. Forked from gunicorn's master, and forked again if
+    it dies.
+    """
+
+    NICENESS = 5
+
+    def __init__(self, settings: Settings, policy: Policy, wake: Wake) -> None:
+        self._args = (settings, policy, wake)
+        self._stopping = threading.Event()
+        self._pid: int | None = None
+        self._watcher = threading.Thread(target=self._watch, name="deliverer-watch", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._watcher.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM: it finishes the delivery in progress, then exits."""
+        self._stopping.set()
+        if self._pid is None or not self._alive():
+            return
+        os.kill(self._pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self._alive():
+            if time.monotonic() > deadline:
+                os.kill(self._pid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the delivery process
+            code = 1
+            try:
+                os.nice(self.NICENESS)
+                run_deliverer(*self._args)
+                code = 0
+            except BaseException:
+                log.exception("the delivery process failed")
+            finally:
+                os._exit(code)
+        self._pid = pid
+
+    def _alive(self) -> bool:
+        assert self._pid is not None
+        try:
+            pid, _ = os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:
+            return False  # gunicorn's master reaps every child that exits, ours included
+        return pid == 0
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            if not self._alive() and not self._stopping.is_set():
+                log.error("the delivery process exited; starting it again")
+                self._spawn()
+
+
+def serve_http(settings: Settings, policy: Policy) -> None:
+    """Serve `/slack/events` and `/healthz` with gunicorn's threaded workers (sync Bolt is thread-safe),
+    beside one delivery process."""
+    wake = multiprocessing.get_context("fork").Event()
+    deliverer = DeliveryProcess(settings, policy, wake)
+    deliverer.start()
     options = {
         "bind": f"0.0.0.0:{settings.PORT}",
         "workers": settings.ESCALATOR_WORKERS,
@@ -57,7 +133,7 @@ def serve_http(settings: Settings, build: Callable[[], Worker]) -> None:
         "loglevel": "info",
         "preload_app": False,
     }
-    _Gunicorn(build, options).run()
+    _Gunicorn(web_worker_factory(settings, policy, wake), options, deliverer.stop).run()
 
 
 def serve_socket_mode(settings: Settings, worker: Worker) -> None:

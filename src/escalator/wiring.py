@@ -6,6 +6,7 @@ app.py runs this in every worker process; the tests run the very same assembly i
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -18,7 +19,7 @@ from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
 from escalator.logs import install_redaction, remember_secrets
 from escalator.policy import Policy, load_policy
-from escalator.scheduler import Scheduler
+from escalator.scheduler import Scheduler, Wake
 from escalator.services.digest import Digests, record_contacts
 from escalator.services.privacy import RetentionPurge
 from escalator.settings import Settings, load_settings
@@ -135,24 +136,22 @@ def build_worker(
     *,
     background: bool = True,
     executor: Executor | None = None,
+    wake: Wake | None = None,
 ) -> Worker:
-    """One worker. Tests pass their own clock, tick its scheduler themselves, and watch its listeners."""
+    """One worker. Tests pass their own clock, tick its scheduler themselves, and watch its listeners.
+
+    With `wake`, it is one of HTTP mode's web workers: it acknowledges and stores, and leaves the
+    timers and the Slack deliveries to the delivery process, which `wake` rouses.
+    """
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
-    runtime = build_runtime(settings, policy, store, clock or SystemClock())
+    runtime = build_runtime(settings, policy, store, clock or SystemClock(), wake)
     # Listeners ack first, then keep working on this pool while Slack already has its answer.
     listeners = executor or ThreadPoolExecutor(
         max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
     )
     bolt = build_bolt_app(settings, runtime, listeners)
-    scheduler = Scheduler(
-        runtime.reminders,
-        Digests(store, policy, runtime.clock),
-        RetentionPurge(store, policy, runtime.clock),
-        runtime.outbox,
-        runtime.directory,
-        settings.ESCALATOR_TICK,
-    )
-    if background:
+    scheduler = build_scheduler(settings, policy, runtime)
+    if background and wake is None:
         scheduler.start()
     web = EscalatorWeb(
         bolt,
@@ -163,5 +162,37 @@ def build_worker(
     return Worker(bolt, web, runtime, scheduler, listeners)
 
 
-def worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:
-    return lambda: build_worker(settings, policy)
+def build_scheduler(
+    settings: Settings, policy: Policy, runtime: Runtime, wake: Wake | None = None
+) -> Scheduler:
+    store, clock = runtime.store, runtime.clock
+    return Scheduler(
+        runtime.reminders,
+        Digests(store, policy, clock),
+        RetentionPurge(store, policy, clock),
+        runtime.outbox,
+        runtime.directory,
+        settings.ESCALATOR_TICK,
+        wake,
+    )
+
+
+def web_worker_factory(settings: Settings, policy: Policy, wake: Wake) -> Callable[[], Worker]:
+    return lambda: build_worker(settings, policy, wake=wake)
+
+
+def run_deliverer(settings: Settings, policy: Policy, wake: Wake) -> None:
+    """The delivery process of HTTP mode: timers, digests, purges and every Slack message the outbox
+    holds, ticking until SIGTERM, which lets the tick in progress finish."""
+    store = Store(settings.DATABASE_URL)
+    runtime = build_runtime(settings, policy, store, SystemClock())
+    scheduler = build_scheduler(settings, policy, runtime, wake)
+    # SIGTERM is awaited, not handled: a handler would interrupt the tick wherever it stood.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server stops us
+    scheduler.start()
+    log.info("delivery process started")
+    signal.sigwait({signal.SIGTERM})
+    scheduler.stop(timeout=25)
+    store.dispose()
+    log.info("delivery process stopped")

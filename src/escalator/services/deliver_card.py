@@ -68,7 +68,8 @@ def _get(tx: Transaction, escalation_id: int) -> Escalation:
     return escalation
 
 
-def superseded(store: Store, message: OutboxMessage) -> bool:
-    """A later message of the same kind waits for the same escalation (and will show the newer state)."""
+def superseded(store: Store, message: OutboxMessage, *, for_user: bool = False) -> bool:
+    """A later message of the same kind waits for the same escalation, or `for_user` the same person
+    (and will show the newer state)."""
     with store.transaction() as tx:
-        return tx.outbox.newer_pending(message)
+        return tx.outbox.newer_pending(message, for_user=for_user)

@@ -51,14 +51,17 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
     now = clock.now()
     with store.transaction() as tx:
         raised, owned = tx.insight.active_involving(actor.user_id, SHOWN)
+        shown = {e.id or 0: e for e in raised + owned}
+        muted = tx.mutes.muted_among(list(shown), actor.user_id)
+        pending = tx.timers.pending_for(list(shown))
         reminders = []
-        for escalation in {e.id: e for e in raised + owned}.values():
+        for escalation_id, escalation in shown.items():
             wanted = (_AGENT_REMINDERS if escalation.agent_user_id == actor.user_id else set()) | (
                 _OWNER_REMINDERS if escalation.owner_user_id == actor.user_id else set()
             )
-            if tx.mutes.is_muted(escalation.id or 0, actor.user_id):
+            if escalation_id in muted:
                 continue
-            for timer in tx.timers.pending(escalation.id or 0):
+            for timer in pending.get(escalation_id, []):
                 due = Due(TimerKind(timer.kind), int(timer.payload.get("reminder", 1)))
                 if timer.kind in wanted and decide(due, escalation, policy) is not Decision.nothing:
                     reminders.append(

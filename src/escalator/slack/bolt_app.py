@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 from slack_bolt import App
@@ -10,6 +11,7 @@ from slack_sdk import WebClient
 
 from escalator.clock import Clock
 from escalator.policy import Policy
+from escalator.scheduler import Wake
 from escalator.services.ownership import Ownership
 from escalator.services.reminders import Reminders
 from escalator.settings import Settings
@@ -38,7 +40,10 @@ def build_gateway(settings: Settings) -> SlackGateway:
     )
 
 
-def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock) -> Runtime:
+def build_runtime(
+    settings: Settings, policy: Policy, store: Store, clock: Clock, wake: Wake | None = None
+) -> Runtime:
+    """Without `wake`, listeners deliver what they queued themselves; with it, they wake the deliverer."""
     gateway = build_gateway(settings)
     directory = Directory(gateway, policy)
     deliveries = Deliveries(gateway, store, policy, clock, directory)
@@ -52,7 +57,16 @@ def build_runtime(settings: Settings, policy: Policy, store: Store, clock: Clock
         ownership=Ownership(store, policy, clock),
         reminders=Reminders(store, policy, clock),
         directory=directory,
+        after_commit=outbox.deliver if wake is None else _waking(wake),
     )
+
+
+def _waking(wake: Wake) -> Callable[[list[int]], None]:
+    def after_commit(message_ids: list[int]) -> None:
+        if message_ids:
+            wake.set()
+
+    return after_commit
 
 
 def build_bolt_app(settings: Settings, runtime: Runtime, listeners: Executor) -> App:

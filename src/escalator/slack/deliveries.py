@@ -195,6 +195,8 @@ class Deliveries:
         return None
 
     def publish_home(self, message: OutboxMessage) -> FollowUp | None:
+        if superseded(self._store, message, for_user=True):
+            return None  # a later refresh of the same person's Home is queued: it shows all of this
         actor = self._directory.actor(str(message.payload["user"]))
         home = home_for(self._store, self._policy, self._clock, actor)
         self._gateway.call("views.publish", user_id=actor.user_id, view=render_home(home, self._policy))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from escalator.clock import Clock
@@ -24,3 +25,6 @@ class Runtime:
     ownership: Ownership
     reminders: Reminders
     directory: Directory
+    # What a listener calls once its transaction has committed messages to the outbox: deliver them
+    # now, in this process, or wake the delivery process that does it for the web workers.
+    after_commit: Callable[[list[int]], None]

@@ -221,21 +221,17 @@ class OutboxRepository:
             .values(status="failed", lease_until=None, last_error=error[:255])
         )
 
-    def newer_pending(self, message: OutboxMessage) -> bool:
-        """Whether a later message of the same kind for the same escalation waits: it supersedes this one."""
-        return (
-            self._session.scalar(
-                select(outbox.c.id)
-                .where(
-                    outbox.c.kind == message.kind,
-                    outbox.c.escalation_id == message.escalation_id,
-                    outbox.c.status == "pending",
-                    outbox.c.id > message.id,
-                )
-                .limit(1)
-            )
-            is not None
+    def newer_pending(self, message: OutboxMessage, *, for_user: bool = False) -> bool:
+        """Whether a later message of the same kind waits, for the same escalation (or, `for_user`, for
+        the same person in the payload, whatever the escalation): it supersedes this one."""
+        later = select(outbox.c.id).where(
+            outbox.c.kind == message.kind, outbox.c.status == "pending", outbox.c.id > message.id
         )
+        if for_user:
+            later = later.where(outbox.c.payload["user"].as_string() == str(message.payload["user"]))
+        else:
+            later = later.where(outbox.c.escalation_id == message.escalation_id)
+        return self._session.scalar(later.limit(1)) is not None
 
 
 @dataclass(frozen=True)
@@ -315,12 +311,21 @@ class TimerRepository:
         )
 
     def pending(self, escalation_id: int) -> list[Timer]:
+        return self.pending_for([escalation_id]).get(escalation_id, [])
+
+    def pending_for(self, escalation_ids: list[int]) -> dict[int, list[Timer]]:
+        """The pending timers of these escalations, by escalation, soonest first."""
+        found: dict[int, list[Timer]] = {}
+        if not escalation_ids:
+            return found
         rows = self._session.execute(
             select(timers)
-            .where(timers.c.escalation_id == escalation_id, timers.c.status == "pending")
+            .where(timers.c.escalation_id.in_(escalation_ids), timers.c.status == "pending")
             .order_by(timers.c.due_at, timers.c.id)
         )
-        return [_timer(row) for row in rows]
+        for row in rows:
+            found.setdefault(row.escalation_id, []).append(_timer(row))
+        return found
 
 
 class MuteRepository:
@@ -329,6 +334,17 @@ class MuteRepository:
 
     def mute(self, escalation_id: int, user_id: str, now: datetime) -> None:
         insert_if_new(self._session, mutes, escalation_id=escalation_id, user_id=user_id, at=now)
+
+    def muted_among(self, escalation_ids: list[int], user_id: str) -> set[int]:
+        if not escalation_ids:
+            return set()
+        return set(
+            self._session.scalars(
+                select(mutes.c.escalation_id).where(
+                    mutes.c.escalation_id.in_(escalation_ids), mutes.c.user_id == user_id
+                )
+            )
+        )
 
     def is_muted(self, escalation_id: int, user_id: str) -> bool:
         return (

@@ -71,7 +71,7 @@ def register(app: App, runtime: Runtime) -> None:
         try:
             if action_id in _STEPS:
                 outcome = _STEPS[action_id](runtime, press.identity, escalation_id, actor)
-                runtime.outbox.deliver(outcome.outbox_ids)
+                runtime.after_commit(outcome.outbox_ids)
                 return
             action, render_form = _FORMS[action_id]
             escalation = runtime.ownership.permitted(escalation_id, actor, action)

@@ -110,7 +110,7 @@ def register(app: App, runtime: Runtime) -> None:
             ack(response_action="errors", errors={first_input: "I couldn't save this just now: try again."})
             return
         ack()
-        runtime.outbox.deliver(outcome.outbox_ids)
+        runtime.after_commit(outcome.outbox_ids)
 
     for callback in _FORMS:
         app.view_submission(callback.value)(on_submit)

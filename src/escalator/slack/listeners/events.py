@@ -86,7 +86,7 @@ def _on_reaction(runtime: Runtime, body: dict[str, Any], *, added: bool) -> None
     except Refused as refusal:
         _tell(runtime, item.channel, reaction.user, str(refusal))
         return
-    runtime.outbox.deliver(outcome.outbox_ids)
+    runtime.after_commit(outcome.outbox_ids)
 
 
 def _tell(

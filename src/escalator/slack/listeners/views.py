@@ -51,6 +51,6 @@ def register(app: App, runtime: Runtime) -> None:
             ack(response_action="errors", errors={HandoffField.summary.value: SAVE_FAILED})
             return
         ack(response_action="update", view=render_saved_view(raised.escalation, runtime.policy))
-        runtime.outbox.deliver(raised.outbox_ids)
+        runtime.after_commit(raised.outbox_ids)
 
     app.view_submission(CallbackId.escalate_form.value)(submit_handoff)
