@@ -49,7 +49,7 @@ def warm_transfer_made(
 
 
 def load_history_entry(store: Store, entry_id: int) -> HistoryEntry:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         entry = tx.history.get(entry_id)
     if entry is None:
         raise LookupError(f"history entry {entry_id} does not exist")
@@ -57,7 +57,7 @@ def load_history_entry(store: Store, entry_id: int) -> HistoryEntry:
 
 
 def load_escalation(store: Store, escalation_id: int) -> Escalation:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         return _get(tx, escalation_id)
 
 
@@ -71,5 +71,5 @@ def _get(tx: Transaction, escalation_id: int) -> Escalation:
 def superseded(store: Store, message: OutboxMessage, *, for_user: bool = False) -> bool:
     """A later message of the same kind waits for the same escalation, or `for_user` the same person
     (and will show the newer state)."""
-    with store.transaction() as tx:
+    with store.reading() as tx:
         return tx.outbox.newer_pending(message, for_user=for_user)

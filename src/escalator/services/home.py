@@ -49,7 +49,7 @@ class Home:
 
 def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
     now = clock.now()
-    with store.transaction() as tx:
+    with store.reading() as tx:
         raised, owned = tx.insight.active_involving(actor.user_id, SHOWN)
         shown = {e.id or 0: e for e in raised + owned}
         muted = tx.mutes.muted_among(list(shown), actor.user_id)

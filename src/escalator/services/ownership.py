@@ -56,11 +56,11 @@ class Ownership:
         self._clock = clock
 
     def find_by_card(self, channel_id: str, ts: str) -> int | None:
-        with self._store.transaction() as tx:
+        with self._store.reading() as tx:
             return tx.escalations.id_by_card(channel_id, ts)
 
     def get(self, escalation_id: int) -> Escalation | None:
-        with self._store.transaction() as tx:
+        with self._store.reading() as tx:
             return tx.escalations.get(escalation_id)
 
     def permitted(self, escalation_id: int, actor: Actor, action: Action) -> Escalation:

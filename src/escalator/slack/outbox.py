@@ -55,7 +55,7 @@ class OutboxDispatcher:
 
     def deliver_due(self) -> int:
         """One pass over every message that is due; returns how many were attempted."""
-        with self._store.transaction() as tx:
+        with self._store.reading() as tx:
             due = tx.outbox.due_ids(self._clock.now(), BATCH)
         self.deliver(due)
         return len(due)

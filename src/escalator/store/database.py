@@ -51,10 +51,19 @@ class Store:
         self.url = url
         self.engine = _create_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(escalator_read_only=True), expire_on_commit=False
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         with self._sessions() as session, session.begin():
+            yield Transaction(session)
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        """A transaction that only reads. On SQLite it does not queue for the one write lock."""
+        with self._read_sessions() as session, session.begin():
             yield Transaction(session)
 
     def ping(self) -> bool:
@@ -105,8 +114,12 @@ def _create_engine(url: str, pool_size: int) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
-            # Take the write lock at the start, so two processes never deadlock upgrading read locks.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock at the start, so two processes never deadlock upgrading
+            # read locks; a reader (WAL) reads its snapshot beside the writer.
+            if connection.get_execution_options().get("escalator_read_only"):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # A database that is away must fail fast: a form is stored before Slack's 3-second ack, and the

@@ -107,6 +107,9 @@ class HandledRequests:
         return insert_if_new(self._session, handled_requests, key=key[:255], at=now)
 
 
+_EARLIER = outbox.alias("earlier")  # built once: claiming is the outbox's hottest query
+
+
 @dataclass(frozen=True)
 class OutboxMessage:
     id: int
@@ -160,7 +163,7 @@ class OutboxRepository:
         the same message exactly one sees its row change. Only the oldest pending message of its
         escalation and kind can be claimed.
         """
-        earlier = outbox.alias("earlier")
+        earlier = _EARLIER
         claimed = self._session.execute(
             update(outbox)
             .where(
