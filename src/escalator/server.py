@@ -114,13 +114,9 @@ class DeliveryProcess:
                 self._spawn()
 
 
-def serve_http(settings: Settings, policy: Policy) -> None:
-    """Serve `/slack/events` and `/healthz` with gunicorn's threaded workers (sync Bolt is thread-safe),
-    beside one delivery process."""
-    wake = multiprocessing.get_context("fork").Event()
-    deliverer = DeliveryProcess(settings, policy, wake)
-    deliverer.start()
-    options = {
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """How the web workers are served (bench/floor_app.py serves the framework's floor the same way)."""
+    return {
         "bind": f"0.0.0.0:{settings.PORT}",
         "workers": settings.ESCALATOR_WORKERS,
         "worker_class": "gthread",
@@ -133,7 +129,15 @@ def serve_http(settings: Settings, policy: Policy) -> None:
         "loglevel": "info",
         "preload_app": False,
     }
-    _Gunicorn(web_worker_factory(settings, policy, wake), options, deliverer.stop).run()
+
+
+def serve_http(settings: Settings, policy: Policy) -> None:
+    """Serve `/slack/events` and `/healthz` with gunicorn's threaded workers (sync Bolt is thread-safe),
+    beside one delivery process."""
+    wake = multiprocessing.get_context("fork").Event()
+    deliverer = DeliveryProcess(settings, policy, wake)
+    deliverer.start()
+    _Gunicorn(web_worker_factory(settings, policy, wake), gunicorn_options(settings), deliverer.stop).run()
 
 
 def serve_socket_mode(settings: Settings, worker: Worker) -> None:

@@ -1,0 +1,87 @@
+"""The floor for `bench/load.py`: a bare Bolt app whose listeners only ack, served by gunicorn with
+the options app.py serves Escalator with (gthread workers, threads and keep-alive from the same
+settings): `escalator.server.gunicorn_options(settings)`.
+
+    SLACK_BOT_TOKEN=xoxb-1 SLACK_SIGNING_SECRET=secret SLACK_API_URL=http://127.0.0.1:8765/api/ \\
+        PORT=3000 ESCALATOR_WORKERS=2 python bench/floor_app.py
+
+It listens for what the load mix sends (the slash command, the handoff form's submission, reactions,
+the claim button) and reads the same environment variables, so any difference in time to ack between
+it and the app is the app's own work before `ack()` and the CPU its work after `ack()` takes away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from slack_bolt import Ack, App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+from escalator import server
+from escalator.settings import Settings, load_settings
+from escalator.slack.ids import SLASH_COMMAND, ActionId, CallbackId
+from escalator.web import HEALTH_PATH, SLACK_EVENTS_PATH
+from escalator.wiring import configure_logging
+
+StartResponse = Callable[..., Any]
+
+
+def only_ack(ack: Ack) -> None:
+    ack()
+
+
+def build_floor_bolt(settings: Settings) -> App:
+    app = App(
+        # Bolt's single-workspace auth.test happens on the first request: to the stand-in, as the app's.
+        client=WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL, retry_handlers=[]),
+        signing_secret=settings.SLACK_SIGNING_SECRET,
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
+        ),
+        token_verification_enabled=False,
+    )
+    app.command(SLASH_COMMAND)(only_ack)
+    app.view_submission(CallbackId.escalate_form.value)(only_ack)
+    app.event("reaction_added")(only_ack)
+    app.action(ActionId.claim.value)(only_ack)
+    return app
+
+
+class FloorWorker:
+    """One worker's WSGI app: `/healthz`, and the bare Bolt app on `/slack/events`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._slack = SlackRequestHandler(build_floor_bolt(settings), path=SLACK_EVENTS_PATH)
+
+    def web(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+            return [b"{}"]
+        return self._slack(environ, start_response)
+
+
+class FloorServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in server.gunicorn_options(self._settings).items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[..., Iterable[bytes]]:
+        # In each worker after the fork, as the app builds its own.
+        return FloorWorker(self._settings).web
+
+
+def main() -> None:
+    configure_logging()
+    FloorServer(load_settings()).run()
+
+
+if __name__ == "__main__":
+    main()
