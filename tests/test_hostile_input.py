@@ -294,15 +294,7 @@ ODD_TEXT = {
     "byte order mark and zero width": "\ufeffJane\u200b\u200dDoe",
     "line breaks": "Jane\r\nDoe\rSmith\n",
 }
-TEXT_FIELDS = (
-    "customer_name",
-    "account_number",
-    "summary",
-    "steps_taken",
-    "desired_outcome",
-    "customer_tone",
-    "deadline",
-)
+TEXT_FIELDS = tuple(f.value for f in MAX_LENGTH if f is not HandoffField.refund_amount)  # the typed ones
 
 
 def test_odd_unicode_in_every_field_is_saved_and_posted(

@@ -47,7 +47,9 @@ def build_runtime(
     gateway = build_gateway(settings)
     directory = Directory(gateway, policy)
     deliveries = Deliveries(gateway, store, policy, clock, directory)
-    outbox = OutboxDispatcher(store, clock, deliveries.handlers(), settings.SLACK_API_TIMEOUT)
+    outbox = OutboxDispatcher(
+        store, clock, deliveries.handlers(), settings.SLACK_API_TIMEOUT, deliveries.record_posted
+    )
     return Runtime(
         policy=policy,
         store=store,

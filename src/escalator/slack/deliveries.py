@@ -44,7 +44,7 @@ from escalator.slack.rendering.ownership import (
     render_warm_transfer,
 )
 from escalator.slack.rendering.reminders import render_notice
-from escalator.store.database import Store
+from escalator.store.database import Store, Transaction
 from escalator.store.repositories import OutboxMessage
 
 # What chat.update answers for a message that is no longer there to overwrite.
@@ -57,6 +57,8 @@ class Deliveries:
     ) -> None:
         self._gateway = gateway
         self._poster = Poster(gateway)
+        # What each message in delivery posted (channel, ts), until it is recorded as delivered.
+        self._posted: dict[int, tuple[str, str]] = {}
         self._directory = directory
         self._store = store
         self._policy = policy
@@ -255,7 +257,12 @@ class Deliveries:
     ) -> dict[str, Any]:
         delivery = Delivery(message.id, message.created_at, retry=message.attempts > 1)
         posted = self._poster.post(delivery, channel, content.as_params(), thread_ts)
-        # Remembered so the message can be erased if the customer's details must go.
-        with self._store.transaction() as tx:
-            tx.outbox.record_post(message.id, str(posted["channel"]), str(posted["ts"]))
+        self._posted[message.id] = (str(posted["channel"]), str(posted["ts"]))
         return posted
+
+    def record_posted(self, tx: Transaction, message: OutboxMessage) -> None:
+        """With the message marked delivered: where it was posted, so it can be erased if the
+        customer's details must go."""
+        posted = self._posted.pop(message.id, None)
+        if posted is not None:
+            tx.outbox.record_post(message.id, *posted)

@@ -40,9 +40,15 @@ BATCH = 50
 
 class OutboxDispatcher:
     def __init__(
-        self, store: Store, clock: Clock, handlers: Mapping[str, Handler], api_timeout: float
+        self,
+        store: Store,
+        clock: Clock,
+        handlers: Mapping[str, Handler],
+        api_timeout: float,
+        on_delivered: Callable[[Transaction, OutboxMessage], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_delivered = on_delivered
         self._lease = timedelta(seconds=api_timeout * LEASE_IN_TIMEOUTS)
         self._clock = clock
         self._handlers = dict(handlers)
@@ -93,6 +99,8 @@ class OutboxDispatcher:
         try:
             with self._store.transaction() as tx:
                 queued = follow_up(tx) if follow_up else []
+                if self._on_delivered is not None:
+                    self._on_delivered(tx, message)
                 tx.outbox.mark_delivered(message.id, self._clock.now())
         except Exception:
             # Slack has it but we could not record that; the lease runs out and it is tried again.
