@@ -184,8 +184,9 @@ def web_worker_factory(settings: Settings, policy: Policy, wake: Wake) -> Callab
 def run_deliverer(settings: Settings, policy: Policy, wake: Wake) -> None:
     """The delivery process of HTTP mode: timers, digests, purges and every Slack message the outbox
     holds, ticking until SIGTERM, which lets the tick in progress finish."""
-    store = Store(settings.DATABASE_URL)
-    runtime = build_runtime(settings, policy, store, SystemClock())
+    store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
+    senders = ThreadPoolExecutor(max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="deliver")
+    runtime = build_runtime(settings, policy, store, SystemClock(), parallel=senders)
     scheduler = build_scheduler(settings, policy, runtime, wake)
     # SIGTERM is awaited, not handled: a handler would interrupt the tick wherever it stood.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
@@ -194,5 +195,6 @@ def run_deliverer(settings: Settings, policy: Policy, wake: Wake) -> None:
     log.info("delivery process started")
     signal.sigwait({signal.SIGTERM})
     scheduler.stop(timeout=25)
+    senders.shutdown(wait=True)
     store.dispose()
     log.info("delivery process stopped")

@@ -41,14 +41,19 @@ def build_gateway(settings: Settings) -> SlackGateway:
 
 
 def build_runtime(
-    settings: Settings, policy: Policy, store: Store, clock: Clock, wake: Wake | None = None
+    settings: Settings,
+    policy: Policy,
+    store: Store,
+    clock: Clock,
+    wake: Wake | None = None,
+    parallel: Executor | None = None,
 ) -> Runtime:
     """Without `wake`, listeners deliver what they queued themselves; with it, they wake the deliverer."""
     gateway = build_gateway(settings)
     directory = Directory(gateway, policy)
     deliveries = Deliveries(gateway, store, policy, clock, directory)
     outbox = OutboxDispatcher(
-        store, clock, deliveries.handlers(), settings.SLACK_API_TIMEOUT, deliveries.record_posted
+        store, clock, deliveries.handlers(), settings.SLACK_API_TIMEOUT, deliveries.record_posted, parallel
     )
     return Runtime(
         policy=policy,
