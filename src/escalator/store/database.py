@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -51,13 +52,19 @@ class Store:
         self.url = url
         self.engine = _create_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of one process queue here, and each is let in the
+        # moment the last one commits, rather than in SQLite's busy handler, which sleeps in steps of
+        # up to 100 ms; only other processes' writers meet that handler.
+        self._writer: AbstractContextManager[object] = (
+            threading.RLock() if url.startswith("sqlite") else nullcontext()
+        )
         self._read_sessions = sessionmaker(
             self.engine.execution_options(escalator_read_only=True), expire_on_commit=False
         )
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._sessions() as session, session.begin():
+        with self._writer, self._sessions() as session, session.begin():
             yield Transaction(session)
 
     @contextmanager
