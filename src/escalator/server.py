@@ -60,7 +60,7 @@ class DeliveryProcess:
     it dies.
     """
 
-    NICENESS = 5
+    NICENESS = 15
 
     def __init__(self, settings: Settings, policy: Policy, wake: Wake) -> None:
         self._args = (settings, policy, wake)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -115,7 +117,7 @@ def _create_engine(url: str, pool_size: int) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer
-            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -126,7 +128,7 @@ def _create_engine(url: str, pool_size: int) -> Engine:
             if connection.get_execution_options().get("escalator_read_only"):
                 connection.exec_driver_sql("BEGIN")
             else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                _begin_immediate(connection.connection.dbapi_connection)
 
         return engine
     # A database that is away must fail fast: a form is stored before Slack's 3-second ack, and the
@@ -139,3 +141,30 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         pool_timeout=2,
         connect_args={"connect_timeout": 2},
     )
+
+
+_BUSY_TIMEOUT = 15.0  # seconds a writer waits for another process's write lock before giving up
+_MAX_PAUSE = 0.002
+
+
+def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, retried every millisecond or two while another process holds the write lock.
+
+    SQLite's own busy handler sleeps in growing steps of up to 100 ms, which a form waiting to be
+    stored before Slack's 3-second deadline would feel; writers hold the lock for a few ms only.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    pause = 0.0002
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_PAUSE)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
