@@ -7,7 +7,7 @@ from escalator.wiring import build_worker, configure_logging, load_configuration
 def main() -> None:
     configure_logging()
     settings, policy = load_configuration()
-    prepare_start(settings)  # token check and migrations, once, before any worker starts
+    prepare_start(settings, policy)  # token, migrations and go-live checks, once, before any worker starts
     if settings.socket_mode:
         serve_socket_mode(settings, build_worker(settings, policy))
     else:

@@ -11,6 +11,7 @@ from conftest import ROOT
 from jsonschema import Draft7Validator
 
 from escalator.slack.ids import SLASH_COMMAND, CallbackId
+from escalator.slack.scopes import BOT_SCOPES
 
 SPECS = Path(__file__).parent / "specs"
 
@@ -28,6 +29,10 @@ METHOD_SCOPES = {
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "usergroups.users.list": {"usergroups:read"},
+    # `escalator check`: the policy's channels (public and private), people and user groups exist.
+    "conversations.info": {"channels:read", "groups:read"},
+    "users.info": {"users:read"},
+    "usergroups.list": {"usergroups:read"},
     "files.upload": {"files:write"},  # files_upload_v2: the digest's chart
 }
 EVENT_SCOPES = {
@@ -73,3 +78,7 @@ def test_manifest_asks_for_exactly_the_scopes_used():
     assert called <= set(METHOD_SCOPES), f"add the scopes of {called - set(METHOD_SCOPES)} to this test"
     needed = set().union(*(METHOD_SCOPES[m] for m in called), *EVENT_SCOPES.values(), SURFACE_SCOPES)
     assert set(_manifest()["oauth_config"]["scopes"]["bot"]) == needed
+
+
+def test_escalator_check_expects_the_manifests_scopes():
+    assert set(BOT_SCOPES) == set(_manifest()["oauth_config"]["scopes"]["bot"])

@@ -1,7 +1,8 @@
 """The `escalator` command, for admins and supervisors.
 
-`migrate`, `history ESC-42`, `digest [--date] [--dry-run]`, `export --since … [--until …] [--format]`,
-`contacts --date … --count …`, `forget --account …`. Each reads only the environment it needs.
+`migrate [--sql]`, `check`, `backup PATH`, `history ESC-42`, `digest [--date] [--dry-run]`,
+`export --since … [--until …] [--format]`, `contacts --date … --count …`, `forget --account …`.
+Each reads only the environment it needs.
 """
 
 from __future__ import annotations
@@ -9,17 +10,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
+import sqlite3
 import sys
 from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from escalator.checks import Check, database_check, failed, policy_checks, workspace_checks
 from escalator.clock import SystemClock
 from escalator.domain.escalation import Escalation, parse_reference
 from escalator.domain.history import HistoryEntry
 from escalator.errors import ConfigurationError
 from escalator.logs import remember_secrets
-from escalator.policy import load_policy
+from escalator.policy import Policy, load_policy
 from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
 from escalator.services.privacy import forget_account
@@ -27,15 +33,55 @@ from escalator.settings import DatabaseSettings, PolicySettings, Settings, Setti
 from escalator.slack.bolt_app import build_gateway
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.rendering.digest import digest_as_text, render_digest
+from escalator.store.backup import backup_sqlite, sqlite_file
 from escalator.store.database import Store
 from escalator.wiring import configure_logging, exit_with_configuration_error, migrate_or_exit
 
 
-def migrate(_: argparse.Namespace) -> int:
-    """Create or upgrade the database schema (the app also does this when it starts)."""
+def migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema (the app also does this when it starts); --sql prints it."""
     settings = _settings(DatabaseSettings)
+    if args.sql:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # only the SQL, and where it starts from
+        store = Store(settings.DATABASE_URL)
+        try:
+            current, sql = store.upgrade_sql()
+        finally:
+            store.dispose()
+        if current is None:
+            print(
+                "-- from an empty database (or one that could not be reached): the whole schema",
+                file=sys.stderr,
+            )
+        else:
+            print(f"-- from revision {current}", file=sys.stderr)
+        print(sql, end="")
+        return 0
     migrate_or_exit(settings.DATABASE_URL)
     print("database schema is current")
+    return 0
+
+
+def backup(args: argparse.Namespace) -> int:
+    """Copy the SQLite database to PATH while the app keeps running (SQLite's online backup)."""
+    settings = _settings(DatabaseSettings)
+    try:
+        source = sqlite_file(settings.DATABASE_URL)
+    except ConfigurationError as exc:
+        print(f"escalator: {exc}", file=sys.stderr)
+        return 2
+    target = Path(args.path)
+    if target.is_dir():
+        target = target / f"escalator-{datetime.now(UTC):%Y%m%d-%H%M%S}.db"
+    if target.resolve() == source.resolve():
+        print("escalator: PATH is the database itself: name another file", file=sys.stderr)
+        return 2
+    try:
+        pages = backup_sqlite(source, target)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"escalator: the backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {source} to {target} ({pages} pages, {target.stat().st_size} bytes)")
     return 0
 
 
@@ -169,6 +215,57 @@ def forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def check(_: argparse.Namespace) -> int:
+    """Check a deployment before go-live: environment, policy, database, and the live Slack workspace."""
+    results: list[Check] = []
+    settings: Settings | None = None
+    try:
+        settings = load_settings(Settings)
+        remember_secrets(settings)
+        mode = "Socket Mode" if settings.socket_mode else f"HTTP mode on port {settings.PORT}"
+        results.append(Check(True, "environment", f"complete ({mode})"))
+    except ConfigurationError as exc:
+        results += [Check(False, "environment", line) for line in str(exc).splitlines()]
+    policy_path = settings.ESCALATOR_POLICY if settings else _lenient(PolicySettings)
+    database_url = settings.DATABASE_URL if settings else _lenient(DatabaseSettings)
+    policy: Policy | None = None
+    if policy_path is not None:
+        try:
+            policy = load_policy(policy_path)
+            results.append(Check(True, "policy", f"{policy_path} is valid ({len(policy.paths)} paths)"))
+        except ConfigurationError as exc:
+            results += [
+                Check(False, "policy", line, f"edit {policy_path}, or point ESCALATOR_POLICY at your policy")
+                for line in str(exc).splitlines()
+            ]
+    if database_url is not None:
+        results.append(database_check(database_url))
+    if policy is not None:
+        results += policy_checks(policy, SystemClock().now())
+    if settings is not None and policy is not None:
+        results += workspace_checks(build_gateway(settings), policy)
+    else:
+        results.append(
+            Check(None, "slack workspace", "not checked: fix the environment and the policy first")
+        )
+    for result in results:
+        print("\n".join(result.lines()))
+    problems = len(failed(results))
+    print(
+        f"\n{len(results)} checks, {problems} failed" if problems else f"\nall {len(results)} checks passed"
+    )
+    return 1 if problems else 0
+
+
+def _lenient(kind: type[PolicySettings] | type[DatabaseSettings]) -> Any:
+    """The policy path or database URL from a partial environment, for checking what can be checked."""
+    try:
+        settings = load_settings(kind)
+    except ConfigurationError:
+        return None
+    return settings.ESCALATOR_POLICY if isinstance(settings, PolicySettings) else settings.DATABASE_URL
+
+
 def _open_store(database_url: str) -> Store:
     """The database, or exit 1 saying what to do: it cannot be reached, or its schema is behind."""
     store = Store(database_url)
@@ -217,7 +314,15 @@ def _day(text: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="escalator", description="Escalator's admin commands.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help=migrate.__doc__).set_defaults(run=migrate)
+    upgrade = commands.add_parser("migrate", help=migrate.__doc__)
+    upgrade.add_argument(
+        "--sql", action="store_true", help="print the SQL it would run, for review, and change nothing"
+    )
+    upgrade.set_defaults(run=migrate)
+    copy = commands.add_parser("backup", help=backup.__doc__)
+    copy.add_argument("path", help="the file to write (or a folder: a dated file in it)")
+    copy.set_defaults(run=backup)
+    commands.add_parser("check", help=check.__doc__).set_defaults(run=check)
     show = commands.add_parser("history", help=history.__doc__)
     show.add_argument("reference", help="the escalation, such as ESC-42")
     show.set_defaults(run=history)

@@ -9,13 +9,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from escalator.errors import ConfigurationError
+from escalator.log_format import formatter
+from escalator.metrics import MULTIPROCESS_VARIABLE, forget_shared
 from escalator.policy import Policy
 from escalator.scheduler import Wake
 from escalator.settings import Settings
@@ -127,8 +133,21 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",
+        "logger_class": _gunicorn_logs(settings.LOG_FORMAT),
         "preload_app": False,
     }
+
+
+def _gunicorn_logs(log_format: str) -> type[glogging.Logger]:
+    class GunicornLogs(glogging.Logger):  # type: ignore[misc]
+        """gunicorn's own lines (workers starting, stopping, timing out) in the app's LOG_FORMAT."""
+
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(formatter(log_format))
+
+    return GunicornLogs
 
 
 def serve_http(settings: Settings, policy: Policy) -> None:
@@ -137,7 +156,14 @@ def serve_http(settings: Settings, policy: Policy) -> None:
     wake = multiprocessing.get_context("fork").Event()
     deliverer = DeliveryProcess(settings, policy, wake)
     deliverer.start()
-    _Gunicorn(web_worker_factory(settings, policy, wake), gunicorn_options(settings), deliverer.stop).run()
+
+    def on_exit() -> None:
+        deliverer.stop()
+        shared = os.environ.get(MULTIPROCESS_VARIABLE)
+        if shared:
+            forget_shared(Path(shared))
+
+    _Gunicorn(web_worker_factory(settings, policy, wake), gunicorn_options(settings), on_exit).run()
 
 
 def serve_socket_mode(settings: Settings, worker: Worker) -> None:
@@ -164,6 +190,31 @@ def serve_socket_mode(settings: Settings, worker: Worker) -> None:
             )
         )
     log.info("connected to Slack in Socket Mode")
+    probes = _serve_probes(settings.PORT, worker.web)
     stopped.wait()
+    if probes is not None:
+        probes.shutdown()
     handler.close()
     worker.close()
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *_: Any) -> None:  # a scrape every few seconds is not worth a line
+        pass
+
+
+def _serve_probes(port: int, web: EscalatorWeb) -> WSGIServer | None:
+    """Socket Mode needs no public URL, but a load balancer and Prometheus still want `/healthz` and
+    `/metrics`: served on PORT, for the local network."""
+    try:
+        server = make_server("0.0.0.0", port, web, _ThreadingWSGIServer, _QuietHandler)
+    except OSError as exc:
+        log.warning("could not serve /healthz and /metrics on port %s: %s", port, exc.strerror)
+        return None
+    threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
+    log.info("serving /healthz and /metrics on port %s", port)
+    return server

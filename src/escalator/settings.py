@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,7 @@ _HINTS = {
     "ESCALATOR_TICK": "use a number of seconds, such as 2",
     "SLACK_API_TIMEOUT": "use a number of seconds, such as 10",
     "ESCALATOR_API_TOKEN": "use a long random string (16 characters or more), or unset it",
+    "LOG_FORMAT": "use text (the default) or json",
 }
 
 
@@ -68,6 +69,8 @@ class Settings(PolicySettings):
     ESCALATOR_TICK: float = Field(default=2.0, gt=0, le=3600)
     # Seconds one Web API call may take before it counts as failed (and is retried later).
     SLACK_API_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
+    # How log lines look: readable text, or one JSON object per line for a log pipeline.
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator(
         "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ESCALATOR_API_TOKEN", mode="before"

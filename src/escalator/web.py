@@ -1,5 +1,6 @@
-"""The HTTP surface, WSGI: `POST /slack/events` for Slack, `GET /healthz` for load balancers, and
-`POST /api/contacts` for the nightly job that reports the day's contact volume."""
+"""The HTTP surface, WSGI: `POST /slack/events` for Slack, `GET /healthz` for load balancers,
+`GET /metrics` for Prometheus, and `POST /api/contacts` for the nightly job that reports the day's
+contact volume."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
+from escalator.metrics import CONTENT_TYPE, DatabaseFigures, render_metrics
 from escalator.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 CONTACTS_PATH = "/api/contacts"
 MAX_API_BODY = 4096
 # Far above anything Slack sends (a view is at most 250 KB, its inputs 3,000 characters each), so only a
@@ -42,12 +45,18 @@ class ContactVolume(BaseModel):
 
 class EscalatorWeb:
     def __init__(
-        self, bolt: App, store: Store, api_token: str | None, record_contacts: RecordContacts
+        self,
+        bolt: App,
+        store: Store,
+        api_token: str | None,
+        record_contacts: RecordContacts,
+        figures: DatabaseFigures,
     ) -> None:
         self._slack = SlackRequestHandler(bolt, path=SLACK_EVENTS_PATH)
         self._store = store
         self._api_token = api_token
         self._record_contacts = record_contacts
+        self._figures = figures
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -69,6 +78,10 @@ class EscalatorWeb:
             return _json(
                 start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"}
             )
+        if path == METRICS_PATH and method in ("GET", "HEAD"):
+            data = render_metrics(self._figures)
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data)))])
+            return [data]
         if path == CONTACTS_PATH and method == "POST":
             return self._contacts(environ, start_response)
         return _json(start_response, "404 Not Found", {"error": "not found"})

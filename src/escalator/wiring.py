@@ -15,9 +15,12 @@ from typing import NoReturn
 from slack_bolt import App
 from sqlalchemy.exc import SQLAlchemyError
 
+from escalator.checks import failed, policy_checks, workspace_checks
 from escalator.clock import Clock, SystemClock
 from escalator.errors import ConfigurationError
+from escalator.log_format import ContextThreadPool, chosen_format, use_format
 from escalator.logs import install_redaction, remember_secrets
+from escalator.metrics import DatabaseFigures, share_between_processes
 from escalator.policy import Policy, load_policy
 from escalator.scheduler import Scheduler, Wake
 from escalator.services.digest import Digests, record_contacts
@@ -37,6 +40,7 @@ def load_configuration() -> tuple[Settings, Policy]:
     try:
         settings = load_settings()
         remember_secrets(settings)  # values read from .env are not in os.environ
+        use_format(settings.LOG_FORMAT)
         return settings, load_policy(settings.ESCALATOR_POLICY)
     except ConfigurationError as exc:
         exit_with_configuration_error(exc)
@@ -53,10 +57,24 @@ def exit_with_configuration_error(exc: ConfigurationError) -> NoReturn:
 _BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 
 
-def prepare_start(settings: Settings) -> None:
-    """Before any worker starts: check the bot token with Slack, then create or upgrade the schema."""
+def prepare_start(settings: Settings, policy: Policy) -> None:
+    """Before any worker starts: check the bot token with Slack, create or upgrade the schema, and run
+    `escalator check`'s workspace and policy checks, logging what fails (the app starts anyway)."""
+    if not settings.socket_mode:
+        share_between_processes()  # before the first figure is counted, and before gunicorn forks
     verify_bot_token(settings)
     migrate_or_exit(settings.DATABASE_URL)
+    checks = policy_checks(policy, SystemClock().now()) + workspace_checks(build_gateway(settings), policy)
+    for check in checks:
+        if check.passed is False:
+            log.warning(
+                "check failed: %s: %s%s",
+                check.subject,
+                check.detail,
+                f"; fix: {check.fix}" if check.fix else "",
+            )
+    if not failed(checks):
+        log.info("all %d workspace and policy checks passed", len(checks))
 
 
 def migrate_or_exit(database_url: str) -> None:
@@ -99,12 +117,9 @@ def verify_bot_token(settings: Settings) -> None:
     log.info("signed in to Slack as %s in %s", identity.get("user_id"), identity.get("team"))
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(log_format: str | None = None) -> None:
+    """Log lines to standard error, as text or JSON (LOG_FORMAT), ids only, secrets redacted."""
+    use_format(log_format or chosen_format())
     # slack_sdk logs request bodies at DEBUG; keep it quieter than our own lines.
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)
     install_redaction()  # tokens never reach a log line or a printed traceback
@@ -146,7 +161,7 @@ def build_worker(
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock(), wake)
     # Listeners ack first, then keep working on this pool while Slack already has its answer.
-    listeners = executor or ThreadPoolExecutor(
+    listeners = executor or ContextThreadPool(
         max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
     )
     bolt = build_bolt_app(settings, runtime, listeners)
@@ -158,6 +173,7 @@ def build_worker(
         store,
         settings.ESCALATOR_API_TOKEN,
         lambda day, count: record_contacts(store, runtime.clock, day, count),
+        DatabaseFigures(store, runtime.clock),
     )
     return Worker(bolt, web, runtime, scheduler, listeners)
 

@@ -20,6 +20,7 @@ from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackGateway
 from escalator.slack.listeners import register_listeners
 from escalator.slack.listeners.errors import error_handler
+from escalator.slack.observed import ObservedApp
 from escalator.slack.outbox import OutboxDispatcher
 from escalator.slack.runtime import Runtime
 from escalator.store.database import Store
@@ -78,7 +79,7 @@ def _waking(wake: Wake) -> Callable[[list[int]], None]:
 
 def build_bolt_app(settings: Settings, runtime: Runtime, listeners: Executor) -> App:
     """The Bolt app, with our listeners."""
-    app = App(
+    app = ObservedApp(
         client=runtime.gateway.client,
         signing_secret=settings.SLACK_SIGNING_SECRET,
         listener_executor=listeners,

@@ -7,10 +7,16 @@ refused for good (Slack's error code), or fine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web import SlackResponse
+
+from escalator.metrics import API_CALLS
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +34,16 @@ _TRANSIENT_ERRORS = frozenset(
 
 
 # Methods that do not read a JSON body: their arguments go form-encoded (None values left out).
-_FORM_ONLY = frozenset({"usergroups.users.list", "conversations.history", "conversations.replies"})
+_FORM_ONLY = frozenset(
+    {
+        "usergroups.users.list",
+        "usergroups.list",
+        "users.info",
+        "conversations.info",
+        "conversations.history",
+        "conversations.replies",
+    }
+)
 
 
 class SlackCallFailed(Exception):
@@ -46,17 +61,43 @@ class SlackCallFailed(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class BotIdentity:
+    user_id: str
+    team: str
+    scopes: frozenset[str] | None  # None when Slack's answer did not list them
+
+
 class SlackGateway:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call `method` (such as `chat.postMessage`) and return Slack's answer, or raise SlackCallFailed."""
+        response = self._counted(method, params)
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def identity(self) -> BotIdentity:
+        """auth.test: who the token signs in as, and the scopes Slack says it holds (`x-oauth-scopes`)."""
+        response = self._counted("auth.test", {})
+        data = dict(response.data) if isinstance(response.data, dict) else {}
+        header = next((v for k, v in response.headers.items() if k.lower() == "x-oauth-scopes"), None)
+        if isinstance(header, list):
+            header = header[0] if header else None
+        scopes = frozenset(s.strip() for s in header.split(",") if s.strip()) if header is not None else None
+        return BotIdentity(
+            user_id=str(data.get("user_id") or ""), team=str(data.get("team") or ""), scopes=scopes
+        )
+
+    def _counted(self, method: str, params: dict[str, Any]) -> SlackResponse:
+        with _counting(method):
+            return self._call(method, params)
+
+    def _call(self, method: str, params: dict[str, Any]) -> SlackResponse:
         try:
             if method in _FORM_ONLY:
-                response = self.client.api_call(method, params=params)
-            else:
-                response = self.client.api_call(method, json=params)
+                return self.client.api_call(method, params=params)
+            return self.client.api_call(method, json=params)
         except SlackApiError as exc:
             raise _classify(method, exc) from None
         except (OSError, TimeoutError) as exc:  # connection refused, reset, DNS, socket timeout
@@ -64,12 +105,15 @@ class SlackGateway:
             raise SlackCallFailed(method, "connection_error", transient=True) from None
         except ValueError:  # urllib refusing the Authorization header: its message quotes the token
             raise SlackCallFailed(method, "invalid_auth", transient=False) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
 
     def upload_file(
         self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None
     ) -> None:
         """files_upload_v2: Slack's three steps (an upload URL, the bytes, completing into the channel)."""
+        with _counting("files.upload"):
+            self._upload(channel, filename, content, title, thread_ts)
+
+    def _upload(self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None) -> None:
         try:
             self.client.files_upload_v2(
                 channel=channel, filename=filename, content=content, title=title, thread_ts=thread_ts
@@ -81,6 +125,17 @@ class SlackGateway:
             raise SlackCallFailed("files.upload", "upload_failed", transient=True) from None
         except ValueError:
             raise SlackCallFailed("files.upload", "invalid_auth", transient=False) from None
+
+
+@contextmanager
+def _counting(method: str) -> Iterator[None]:
+    """Count the call in the metrics by its outcome: ok, ratelimited or error."""
+    try:
+        yield
+    except SlackCallFailed as failed:
+        API_CALLS.labels(method, "ratelimited" if failed.error == "ratelimited" else "error").inc()
+        raise
+    API_CALLS.labels(method, "ok").inc()
 
 
 def _classify(method: str, exc: SlackApiError) -> SlackCallFailed:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from escalator.domain.history import HistoryEntry
+from escalator.store.gauges import GaugeQueries
 from escalator.store.insight import InsightQueries
 from escalator.store.repositories import (
     EscalationRepository,
@@ -29,6 +35,7 @@ from escalator.store.repositories import (
 )
 
 log = logging.getLogger(__name__)
+changes = logging.getLogger("escalator.changes")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: PostgreSQL advisory lock that lets one process at a time run migrations.
@@ -47,6 +54,7 @@ class Transaction:
         self.timers = TimerRepository(session)
         self.mutes = MuteRepository(session)
         self.insight = InsightQueries(session)
+        self.gauges = GaugeQueries(session)
 
 
 class Store:
@@ -66,8 +74,11 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._writer, self._sessions() as session, session.begin():
-            yield Transaction(session)
+        with self._writer, self._sessions() as session:
+            with session.begin():
+                tx = Transaction(session)
+                yield tx
+            _log_changes(tx.history.added)
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
@@ -92,6 +103,30 @@ class Store:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    def upgrade_sql(self) -> tuple[str | None, str]:
+        """The SQL that would bring this database's schema up to date, for review; changes nothing.
+
+        Returns the revision it starts from (None: an empty or unreachable database) and the SQL.
+        PostgreSQL's is Alembic's offline rendering. SQLite alters tables by copying them, which Alembic
+        can only plan against the real tables: so the upgrade runs on a scratch copy of the database and
+        the statements it executes are what is printed.
+        """
+        heads: tuple[str, ...] = ()
+        if _existing(self.url):  # connecting would create an empty SQLite file
+            try:
+                with self.engine.connect() as connection:
+                    heads = tuple(MigrationContext.configure(connection).get_current_heads())
+            except SQLAlchemyError:
+                pass
+        current = heads[0] if heads else None
+        if self.url.startswith("sqlite"):
+            return current, _sqlite_upgrade_sql(self.url)
+        buffer = io.StringIO()
+        config = alembic_config(buffer)
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        command.upgrade(config, f"{current}:head" if current else "head", sql=True)
+        return current, buffer.getvalue()
+
     def schema_is_current(self) -> bool:
         with self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_heads()
@@ -101,8 +136,63 @@ class Store:
         self.engine.dispose()
 
 
-def alembic_config() -> Config:
-    config = Config()
+def _log_changes(entries: list[HistoryEntry]) -> None:
+    """One line per committed state change: ids, states and who; never the note, which people typed."""
+    for entry in entries:
+        changes.info(
+            "escalation %s",
+            entry.action,
+            extra={
+                "escalation_id": entry.escalation_id,
+                "action": entry.action,
+                "from_state": entry.from_state,
+                "to_state": entry.to_state,
+                "actor": entry.actor_user_id,
+                **({"target": entry.target} if entry.target else {}),
+            },
+        )
+
+
+def _existing(url: str) -> bool:
+    """False for a SQLite file that is not there yet; any other database is assumed to exist."""
+    if not url.startswith("sqlite"):
+        return True
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and Path(database).is_file()
+
+
+def _sqlite_upgrade_sql(url: str) -> str:
+    source = make_url(url).database
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "copy.db"
+        if source and _existing(url):
+            with (
+                sqlite3.connect(f"file:{source}?mode=ro", uri=True) as reading,
+                sqlite3.connect(copy) as writing,
+            ):
+                reading.backup(writing)
+        engine = create_engine(f"sqlite:///{copy}")
+        statements: list[str] = []
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+            text = statement.strip()
+            if text.upper().startswith(("PRAGMA", "SELECT")):
+                return  # Alembic reading the tables, not changing them
+            statements.append(f"{text};" + (f"  -- parameters: {parameters}" if parameters else ""))
+
+        try:
+            with engine.begin() as connection:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            engine.dispose()
+    return "".join(f"{statement}\n\n" for statement in statements)
+
+
+def alembic_config(output: TextIO | None = None) -> Config:
+    config = Config(output_buffer=output)
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 

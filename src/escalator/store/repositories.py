@@ -77,10 +77,12 @@ class EscalationRepository:
 class HistoryRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.added: list[HistoryEntry] = []  # this transaction's changes, logged once it commits
 
     def add(self, entry: HistoryEntry) -> HistoryEntry:
         self._session.add(entry)
         self._session.flush()
+        self.added.append(entry)
         return entry
 
     def get(self, entry_id: int) -> HistoryEntry | None:

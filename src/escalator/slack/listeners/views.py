@@ -10,6 +10,7 @@ from slack_bolt import Ack, App
 from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.domain.handoff import HandoffField, check_handoff
+from escalator.log_format import note_escalation
 from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
 from escalator.slack.ids import CallbackId
 from escalator.slack.payloads import FormOrigin, ViewSubmission, describe
@@ -50,6 +51,7 @@ def register(app: App, runtime: Runtime) -> None:
             log.exception("could not store an escalation")
             ack(response_action="errors", errors={HandoffField.summary.value: SAVE_FAILED})
             return
+        note_escalation(raised.escalation.id)
         ack(response_action="update", view=render_saved_view(raised.escalation, runtime.policy))
         runtime.after_commit(raised.outbox_ids)
 

@@ -1,0 +1,275 @@
+"""The go-live check: is this deployment ready for agents? `escalator check` prints it; the app runs the
+workspace and policy parts at start and logs what fails as warnings.
+
+Each check is one line with a mark (✓ passed, ✗ failed, ! could not tell) and, when it failed, the fix.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from escalator.policy import Policy
+from escalator.slack.gateway import SlackCallFailed, SlackGateway
+from escalator.slack.scopes import BOT_SCOPES
+from escalator.store.database import Store
+
+_MARKS = {True: "✓", False: "✗", None: "!"}
+_REINSTALL = (
+    "add them under OAuth & Permissions → Bot Token Scopes (or paste manifest.yml again), then reinstall "
+    "the app to the workspace"
+)
+_CANNOT_REACH = "check SLACK_API_URL and that this machine can reach it, then run `escalator check` again"
+
+
+@dataclass(frozen=True)
+class Check:
+    passed: bool | None  # None: could not tell
+    subject: str
+    detail: str
+    fix: str | None = None
+
+    def lines(self) -> list[str]:
+        lines = [f"{_MARKS[self.passed]} {self.subject}: {self.detail}"]
+        if self.fix and not self.passed:
+            lines.append(f"    fix: {self.fix}")
+        return lines
+
+
+def failed(checks: Iterable[Check]) -> list[Check]:
+    return [check for check in checks if check.passed is False]
+
+
+def database_check(database_url: str) -> Check:
+    where = make_url(database_url).render_as_string(hide_password=True)
+    store = Store(database_url)
+    try:
+        current = store.schema_is_current()
+    except SQLAlchemyError as exc:
+        return Check(
+            False,
+            "database",
+            f"{where} cannot be reached ({type(exc).__name__})",
+            "check that the database is running and that DATABASE_URL is right",
+        )
+    finally:
+        store.dispose()
+    if not current:
+        return Check(
+            False,
+            "database",
+            f"{where} is reachable, but its schema is missing or out of date",
+            "run `escalator migrate` (the app also migrates when it starts)",
+        )
+    return Check(True, "database", f"{where} is reachable and its schema is current")
+
+
+def policy_checks(policy: Policy, now: datetime) -> list[Check]:
+    """What the policy's validation lets through but an admin would want to know."""
+    checks = [_clock_check(policy, now)]
+    for priority, targets in sorted(policy.priorities.items()):
+        order = [targets.acknowledge, targets.first_update, targets.resolve]
+        if order != sorted(order):
+            checks.append(
+                Check(
+                    False,
+                    f"SLA targets priorities.{priority.value}",
+                    "acknowledge, first_update and resolve are not in increasing order",
+                    f"make priorities.{priority.value}.acknowledge ≤ first_update ≤ resolve",
+                )
+            )
+    if policy.business_hours is None:
+        unused = [
+            f"paths.{key}.after_hours_channel" for key, p in policy.paths.items() if p.after_hours_channel
+        ]
+        if unused:
+            checks.append(
+                Check(
+                    False,
+                    "business hours",
+                    f"{', '.join(unused)} is never used: the policy has no business_hours",
+                    "add business_hours, or remove the after-hours channel",
+                )
+            )
+    return checks
+
+
+def _clock_check(policy: Policy, now: datetime) -> Check:
+    local = now.astimezone(policy.zone)
+    when = f"it is now {local:%a %H:%M} in {policy.timezone}"
+    hours = policy.business_hours
+    if hours is None:
+        return Check(True, "timezone", f"{when}; no business hours: SLA clocks run around the clock")
+    days = ", ".join(day.value for day in hours.days)
+    inside = local.strftime("%a").lower() in [d.value for d in hours.days] and (
+        hours.start <= local.time().replace(tzinfo=None) < hours.end
+    )
+    return Check(
+        True,
+        "timezone and business hours",
+        f"{when}, {'inside' if inside else 'outside'} business hours ({days}, "
+        f"{hours.start:%H:%M}–{hours.end:%H:%M}, {hours.length.total_seconds() / 3600:g} h a day)",
+    )
+
+
+def workspace_checks(gateway: SlackGateway, policy: Policy) -> list[Check]:
+    """Ask Slack whether the token, its scopes, and everything the policy names are usable."""
+    try:
+        identity = gateway.identity()
+    except SlackCallFailed as exc:
+        if exc.transient:
+            return [Check(False, "slack token", f"Slack could not be reached ({exc.error})", _CANNOT_REACH)]
+        return [
+            Check(
+                False,
+                "slack token",
+                f"Slack refused SLACK_BOT_TOKEN ({exc.error})",
+                "copy the Bot User OAuth Token (xoxb-…) from your app's OAuth & Permissions page into "
+                "SLACK_BOT_TOKEN; reinstall the app if it was revoked",
+            )
+        ]
+    checks = [Check(True, "slack token", f"signed in as bot user {identity.user_id} in {identity.team}")]
+    if identity.scopes is None:
+        checks.append(
+            Check(None, "slack scopes", "Slack did not list the token's scopes; compare with manifest.yml")
+        )
+    else:
+        missing = [scope for scope in BOT_SCOPES if scope not in identity.scopes]
+        if missing:
+            named = "; ".join(f"{scope} ({BOT_SCOPES[scope]})" for scope in missing)
+            checks.append(Check(False, "slack scopes", f"missing {named}", _REINSTALL))
+        else:
+            checks.append(
+                Check(True, "slack scopes", f"all {len(BOT_SCOPES)} scopes the app uses are granted")
+            )
+    checks += [_channel_check(gateway, channel, keys) for channel, keys in _channels(policy).items()]
+    checks += [_user_check(gateway, user, keys) for user, keys in _users(policy).items()]
+    groups = _usergroups(policy)
+    if groups:
+        checks += _usergroup_checks(gateway, groups)
+    return checks
+
+
+def _channels(policy: Policy) -> dict[str, list[str]]:
+    """Each channel the policy names, with every key that names it."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for key, path in policy.paths.items():
+        found[path.channel].append(f"paths.{key}.channel")
+        if path.after_hours_channel:
+            found[path.after_hours_channel].append(f"paths.{key}.after_hours_channel")
+    found[policy.supervisors.channel].append("supervisors.channel")
+    if policy.digest is not None:
+        found[policy.digest.channel].append("digest.channel")
+    return found
+
+
+def _users(policy: Policy) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for key, path in policy.paths.items():
+        for user in path.specialists:
+            found[user].append(f"paths.{key}.specialists")
+    for user in policy.supervisors.users:
+        found[user].append("supervisors.users")
+    return found
+
+
+def _usergroups(policy: Policy) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for key, path in policy.paths.items():
+        if path.usergroup:
+            found[path.usergroup].append(f"paths.{key}.usergroup")
+    if policy.supervisors.usergroup:
+        found[policy.supervisors.usergroup].append("supervisors.usergroup")
+    return found
+
+
+def _channel_check(gateway: SlackGateway, channel_id: str, keys: list[str]) -> Check:
+    subject = f"channel {channel_id} ({', '.join(keys)})"
+    try:
+        channel = gateway.call("conversations.info", channel=channel_id).get("channel") or {}
+    except SlackCallFailed as exc:
+        return _refused(subject, exc, _channel_fix(exc.error, keys))
+    name = f"#{channel['name']}" if channel.get("name") else channel_id
+    if channel.get("is_archived"):
+        return Check(
+            False,
+            subject,
+            f"{name} is archived",
+            f"unarchive {name}, or set {' and '.join(keys)} to a channel in use",
+        )
+    if not channel.get("is_member"):
+        return Check(
+            False, subject, f"the bot is not a member of {name}", f"type `/invite @Escalator` in {name}"
+        )
+    return Check(True, subject, f"{name} exists and the bot is a member")
+
+
+def _channel_fix(error: str, keys: list[str]) -> str:
+    if error == "channel_not_found":
+        return (
+            f"check {' and '.join(keys)} (in Slack: channel details → About → Channel ID); if the channel is "
+            "private, type `/invite @Escalator` in it first: the bot cannot see private channels it is not in"
+        )
+    return f"Slack answered {error}"
+
+
+def _user_check(gateway: SlackGateway, user_id: str, keys: list[str]) -> Check:
+    subject = f"user {user_id} ({', '.join(keys)})"
+    try:
+        user = gateway.call("users.info", user=user_id).get("user") or {}
+    except SlackCallFailed as exc:
+        fix = (
+            f"check {' and '.join(keys)} (in Slack: the person's profile → ⋮ → Copy member ID)"
+            if exc.error == "user_not_found"
+            else f"Slack answered {exc.error}"
+        )
+        return _refused(subject, exc, fix)
+    if user.get("deleted"):
+        return Check(
+            False, subject, "this account is deactivated", f"remove {user_id} from {' and '.join(keys)}"
+        )
+    return Check(True, subject, "exists")
+
+
+def _usergroup_checks(gateway: SlackGateway, groups: dict[str, list[str]]) -> list[Check]:
+    try:
+        listed = gateway.call("usergroups.list", include_disabled="true").get("usergroups") or []
+    except SlackCallFailed as exc:
+        return [
+            _refused(f"user group {group} ({', '.join(keys)})", exc, f"Slack answered {exc.error}")
+            for group, keys in groups.items()
+        ]
+    known = {str(g.get("id")): g for g in listed if isinstance(g, dict)}
+    checks = []
+    for group, keys in groups.items():
+        subject = f"user group {group} ({', '.join(keys)})"
+        found = known.get(group)
+        if found is None:
+            checks.append(
+                Check(
+                    False,
+                    subject,
+                    "no such user group in this workspace",
+                    f"check {' and '.join(keys)} (in Slack: People → User groups → the group → its ID)",
+                )
+            )
+        elif found.get("date_delete"):
+            checks.append(
+                Check(False, subject, f"@{found.get('handle')} is disabled", "enable the group again")
+            )
+        else:
+            checks.append(Check(True, subject, f"@{found.get('handle')} exists"))
+    return checks
+
+
+def _refused(subject: str, exc: SlackCallFailed, fix: str) -> Check:
+    if exc.transient:
+        return Check(False, subject, f"could not ask Slack ({exc.error})", _CANNOT_REACH)
+    if exc.error == "missing_scope":
+        return Check(False, subject, "the token lacks the scope to look this up", _REINSTALL)
+    return Check(False, subject, exc.error.replace("_", " "), fix)
