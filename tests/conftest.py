@@ -8,7 +8,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from slack_api_stub import SlackApiStub
 from slack_requests import SlackSender
 
+from escalator.log_format import ContextThreadPool
 from escalator.policy import Policy, parse_policy
 from escalator.settings import Settings
 from escalator.store.database import Store
@@ -187,8 +187,8 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class TrackingExecutor(ThreadPoolExecutor):
-    """Bolt's listener pool, counting the work in flight so tests can wait for it to finish."""
+class TrackingExecutor(ContextThreadPool):
+    """Bolt's listener pool as a worker has it, counting the work in flight so tests can wait for it."""
 
     def __init__(self, max_workers: int) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix="bolt-test")

@@ -14,9 +14,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from escalator.slack.scopes import BOT_SCOPES
+
 BOT_USER_ID = "U0BOT"
 # Methods Slack documents as not reading a JSON body: given one, they miss their arguments.
-FORM_ONLY = {"usergroups.users.list", "conversations.history", "conversations.replies"}
+FORM_ONLY = {
+    "usergroups.users.list",
+    "usergroups.list",
+    "users.info",
+    "conversations.info",
+    "conversations.history",
+    "conversations.replies",
+}
 TEAM_ID = "T0TEAM"
 
 
@@ -63,6 +72,12 @@ class SlackApiStub:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
+        # The workspace `escalator check` looks at. Channels and people exist (the bot in every channel)
+        # unless listed in `unknown`; `channels` overrides conversations.info's fields for one channel.
+        self.scopes: set[str] | None = set(BOT_SCOPES)  # None: auth.test lists none
+        self.unknown: set[str] = set()
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.deactivated: set[str] = set()
         # What Slack shows: every message it accepted, by conversation, including those whose answer
         # the app never saw (a hang past its timeout, a process killed mid-call).
         self.posted: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -138,7 +153,10 @@ class SlackApiStub:
             reply = self._scripts[method].popleft() if self._scripts[method] else None
         if reply is None and is_json and method in FORM_ONLY:
             reply = Reply.error("invalid_arguments")
-        reply = reply or Reply(body=self._default(method, params))
+        if reply is None:
+            reply = Reply(body=self._default(method, params))
+            if method == "auth.test" and self.scopes is not None:
+                reply.headers["x-oauth-scopes"] = ",".join(sorted(self.scopes))
         if method == "chat.postMessage" and reply.status == 200 and reply.body and reply.body.get("ok"):
             reply.body = {**self._default(method, params), **reply.body}
             self._post(params, reply.body)
@@ -231,6 +249,23 @@ class SlackApiStub:
             return {"ok": True, "channel": {"id": "D" + users[0][1:] if len(users) == 1 else "C0GROUPDM1"}}
         if method in ("conversations.history", "conversations.replies"):
             return self._history(params)
+        if method == "conversations.info":
+            channel = str(params.get("channel"))
+            if channel in self.unknown:
+                return {"ok": False, "error": "channel_not_found"}
+            fields = {"id": channel, "name": channel.lower(), "is_archived": False, "is_member": True}
+            return {"ok": True, "channel": {**fields, **self.channels.get(channel, {})}}
+        if method == "users.info":
+            user = str(params.get("user"))
+            if user in self.unknown:
+                return {"ok": False, "error": "user_not_found"}
+            return {
+                "ok": True,
+                "user": {"id": user, "name": user.lower(), "deleted": user in self.deactivated},
+            }
+        if method == "usergroups.list":
+            groups = [{"id": g, "handle": g.lower(), "date_delete": 0} for g in self.usergroups]
+            return {"ok": True, "usergroups": [g for g in groups if g["id"] not in self.unknown]}
         if method in ("views.open", "views.update", "views.publish"):
             return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
         return {"ok": True}

@@ -6,7 +6,6 @@ Each check is one line with a mark (✓ passed, ✗ failed, ! could not tell) an
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,45 +146,12 @@ def workspace_checks(gateway: SlackGateway, policy: Policy) -> list[Check]:
             checks.append(
                 Check(True, "slack scopes", f"all {len(BOT_SCOPES)} scopes the app uses are granted")
             )
-    checks += [_channel_check(gateway, channel, keys) for channel, keys in _channels(policy).items()]
-    checks += [_user_check(gateway, user, keys) for user, keys in _users(policy).items()]
-    groups = _usergroups(policy)
+    checks += [_channel_check(gateway, channel, keys) for channel, keys in policy.channels_named().items()]
+    checks += [_user_check(gateway, user, keys) for user, keys in policy.users_named().items()]
+    groups = policy.usergroups_named()
     if groups:
         checks += _usergroup_checks(gateway, groups)
     return checks
-
-
-def _channels(policy: Policy) -> dict[str, list[str]]:
-    """Each channel the policy names, with every key that names it."""
-    found: dict[str, list[str]] = defaultdict(list)
-    for key, path in policy.paths.items():
-        found[path.channel].append(f"paths.{key}.channel")
-        if path.after_hours_channel:
-            found[path.after_hours_channel].append(f"paths.{key}.after_hours_channel")
-    found[policy.supervisors.channel].append("supervisors.channel")
-    if policy.digest is not None:
-        found[policy.digest.channel].append("digest.channel")
-    return found
-
-
-def _users(policy: Policy) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = defaultdict(list)
-    for key, path in policy.paths.items():
-        for user in path.specialists:
-            found[user].append(f"paths.{key}.specialists")
-    for user in policy.supervisors.users:
-        found[user].append("supervisors.users")
-    return found
-
-
-def _usergroups(policy: Policy) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = defaultdict(list)
-    for key, path in policy.paths.items():
-        if path.usergroup:
-            found[path.usergroup].append(f"paths.{key}.usergroup")
-    if policy.supervisors.usergroup:
-        found[policy.supervisors.usergroup].append("supervisors.usergroup")
-    return found
 
 
 def _channel_check(gateway: SlackGateway, channel_id: str, keys: list[str]) -> Check:

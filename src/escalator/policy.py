@@ -6,6 +6,7 @@ The YAML format is a public contract (see README and policy.example.yml): keys m
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -241,6 +242,38 @@ class Policy(_Section):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def channels_named(self) -> dict[str, list[str]]:
+        """Each channel the policy names, with every key that names it (`paths.billing.channel`, …)."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for key, path in self.paths.items():
+            found[path.channel].append(f"paths.{key}.channel")
+            if path.after_hours_channel:
+                found[path.after_hours_channel].append(f"paths.{key}.after_hours_channel")
+        found[self.supervisors.channel].append("supervisors.channel")
+        if self.digest is not None:
+            found[self.digest.channel].append("digest.channel")
+        return dict(found)
+
+    def users_named(self) -> dict[str, list[str]]:
+        """Each person the policy names, with the keys that name them."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for key, path in self.paths.items():
+            for user in path.specialists:
+                found[user].append(f"paths.{key}.specialists")
+        for user in self.supervisors.users:
+            found[user].append("supervisors.users")
+        return dict(found)
+
+    def usergroups_named(self) -> dict[str, list[str]]:
+        """Each user group the policy names, with the keys that name it."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for key, path in self.paths.items():
+            if path.usergroup:
+                found[path.usergroup].append(f"paths.{key}.usergroup")
+        if self.supervisors.usergroup:
+            found[self.supervisors.usergroup].append("supervisors.usergroup")
+        return dict(found)
 
     def targets(self, priority: Priority) -> SlaTargets:
         return self.priorities[priority]

@@ -62,9 +62,11 @@ def prepare_start(settings: Settings, policy: Policy) -> None:
     `escalator check`'s workspace and policy checks, logging what fails (the app starts anyway)."""
     if not settings.socket_mode:
         share_between_processes()  # before the first figure is counted, and before gunicorn forks
-    verify_bot_token(settings)
+    signed_in = verify_bot_token(settings)
     migrate_or_exit(settings.DATABASE_URL)
-    checks = policy_checks(policy, SystemClock().now()) + workspace_checks(build_gateway(settings), policy)
+    checks = policy_checks(policy, SystemClock().now())
+    if signed_in:  # else each lookup would wait out SLACK_API_TIMEOUT in turn
+        checks += workspace_checks(build_gateway(settings), policy)
     for check in checks:
         if check.passed is False:
             log.warning(
@@ -93,17 +95,18 @@ def migrate_or_exit(database_url: str) -> None:
         store.dispose()
 
 
-def verify_bot_token(settings: Settings) -> None:
+def verify_bot_token(settings: Settings) -> bool:
     """Ask Slack (through SLACK_API_URL) whether the bot token works; exit 2 when it is refused.
 
     When Slack cannot be reached the app starts anyway and says so: it retries what it must deliver.
+    Returns whether Slack signed the token in.
     """
     try:
         identity = build_gateway(settings).call("auth.test")
     except SlackCallFailed as exc:
         if exc.transient:
             log.warning("could not reach Slack to check SLACK_BOT_TOKEN (%s); starting anyway", exc.error)
-            return
+            return False
         if exc.error in _BAD_TOKEN:
             exit_with_configuration_error(
                 ConfigurationError(
@@ -113,8 +116,9 @@ def verify_bot_token(settings: Settings) -> None:
                 )
             )
         log.warning("Slack answered auth.test with %s; starting anyway", exc.error)
-        return
+        return False
     log.info("signed in to Slack as %s in %s", identity.get("user_id"), identity.get("team"))
+    return True
 
 
 def configure_logging(log_format: str | None = None) -> None:

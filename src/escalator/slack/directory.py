@@ -23,10 +23,7 @@ RETRY_FAILED_AFTER = 30.0  # seconds before a group Slack would not list is aske
 class Directory:
     def __init__(self, gateway: SlackGateway, policy: Policy) -> None:
         self._gateway = gateway
-        self._groups = sorted(
-            {path.usergroup for path in policy.paths.values() if path.usergroup}
-            | ({policy.supervisors.usergroup} if policy.supervisors.usergroup else set())
-        )
+        self._groups = sorted(policy.usergroups_named())
         # group → (when asked, members or None when Slack would not say)
         self._members: dict[str, tuple[float, frozenset[str] | None]] = {}
         self._lock = threading.Lock()

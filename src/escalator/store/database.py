@@ -197,9 +197,16 @@ def alembic_config(output: TextIO | None = None) -> Config:
     return config
 
 
+# A database error's message would otherwise quote the statement's values (a customer's name, say), and
+# it reaches the logs with the traceback.
+_HIDE_PARAMETERS = True
+
+
 def _create_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 15, "check_same_thread": False}, hide_parameters=_HIDE_PARAMETERS
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -230,6 +237,7 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         pool_pre_ping=True,  # a connection cut by a database restart is replaced, not handed out
         pool_timeout=2,
         connect_args={"connect_timeout": 2},
+        hide_parameters=_HIDE_PARAMETERS,
     )
 
 
