@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from app_process import start_app_process, stop_app_process
+from app_process import free_port, start_app_process, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, RunningApp
 from prometheus_client.parser import text_string_to_metric_families
 from slack_api_stub import Reply, SlackApiStub
@@ -23,6 +23,7 @@ from test_ownership import ALEX, pressed_and_settled, raise_escalation
 
 from escalator.cli import main as escalator
 from escalator.log_format import JsonFormatter, TextFormatter
+from escalator.server import serve_probes
 from escalator.store.database import Store
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -518,3 +519,16 @@ def test_a_database_error_in_the_logs_does_not_quote_the_values_it_was_storing(s
     with pytest.raises(Exception) as failed, store.transaction() as tx:
         tx.session.execute(sql("INSERT INTO no_such_table (name) VALUES (:name)"), {"name": "Jane Doe"})
     assert "Jane Doe" not in str(failed.value)
+
+
+def test_socket_mode_serves_healthz_and_metrics_on_its_port(running_app: RunningApp):
+    port = free_port()
+    probes = serve_probes(port, running_app.worker.web)
+    assert probes is not None
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["status"] == "ok"
+        assert "escalator_database_up 1.0" in requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert serve_probes(port, running_app.worker.web) is None  # port taken: a warning, not a crash
+    finally:
+        probes.shutdown()
+        probes.server_close()

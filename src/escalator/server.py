@@ -190,7 +190,7 @@ def serve_socket_mode(settings: Settings, worker: Worker) -> None:
             )
         )
     log.info("connected to Slack in Socket Mode")
-    probes = _serve_probes(settings.PORT, worker.web)
+    probes = serve_probes(settings.PORT, worker.web)
     stopped.wait()
     if probes is not None:
         probes.shutdown()
@@ -207,7 +207,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _serve_probes(port: int, web: EscalatorWeb) -> WSGIServer | None:
+def serve_probes(port: int, web: EscalatorWeb) -> WSGIServer | None:
     """Socket Mode needs no public URL, but a load balancer and Prometheus still want `/healthz` and
     `/metrics`: served on PORT, for the local network."""
     try:
