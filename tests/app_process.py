@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import requests
-from conftest import ROOT
+from conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
+from slack_api_stub import SlackApiStub
 
 
 def free_port() -> int:
@@ -61,6 +62,21 @@ def start_app_process(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str]
             process.kill()
             raise AssertionError("app did not start:\n" + (process.stderr.read() if process.stderr else ""))
         time.sleep(0.1)
+
+
+def serve_against(tmp_path: Path, slack_api: SlackApiStub, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """`python app.py` signed in with the tests' secrets and talking to `slack_api`; `env` adds or
+    overrides variables (DATABASE_URL, ESCALATOR_WORKERS, …)."""
+    return start_app_process(
+        tmp_path,
+        **{
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_api.url,
+            "ESCALATOR_TICK": "0.2",
+            **env,
+        },
+    )
 
 
 def stop_app_process(process: subprocess.Popen[str]) -> str:

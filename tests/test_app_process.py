@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_process import free_port, run_app, start_app_process, stop_app_process
+from app_process import free_port, run_app, serve_against, start_app_process, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET
 from slack_api_stub import Reply, SlackApiStub
 from slack_requests import AGENT, SlackSender, handoff_values
@@ -42,15 +42,7 @@ def test_a_bad_variable_exits_2_naming_it(tmp_path: Path):
 def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterator[tuple[SlackSender, str]]:
     # Without business hours the real clock cannot send the card to the after-hours channel.
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
-    process, base = start_app_process(
-        tmp_path,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_api.url,
-        DATABASE_URL=database_url,
-        ESCALATOR_WORKERS="2",
-        ESCALATOR_TICK="0.2",
-    )
+    process, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url, ESCALATOR_WORKERS="2")
     try:
         yield SlackSender(base, SIGNING_SECRET, slack_api.response_url), database_url
     finally:
@@ -130,11 +122,9 @@ def test_timers_run_in_real_time_with_second_scale_targets(tmp_path: Path, slack
         "P2: {acknowledge: 2s, first_update: 4s, resolve: 8s}",
     )
     (tmp_path / "policy.yml").write_text(policy)
-    process, base = start_app_process(
+    process, base = serve_against(
         tmp_path,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_api.url,
+        slack_api,
         ESCALATOR_WORKERS="2",
         ESCALATOR_TICK="0.1",
         DATABASE_URL=f"sqlite:///{tmp_path / 'rt.db'}",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from app_process import free_port, start_app_process, stop_app_process
+from app_process import free_port, serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, RunningApp
 from prometheus_client.parser import text_string_to_metric_families
 from slack_api_stub import Reply, SlackApiStub
@@ -466,15 +466,8 @@ def test_the_server_warns_at_start_adds_up_every_process_and_logs_json(
 ):
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     slack_api.channels["C0123TECH"] = {"is_member": False, "name": "tech-support"}
-    process, base = start_app_process(
-        tmp_path,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_api.url,
-        DATABASE_URL=database_url,
-        ESCALATOR_WORKERS="3",
-        ESCALATOR_TICK="0.2",
-        LOG_FORMAT="json",
+    process, base = serve_against(
+        tmp_path, slack_api, DATABASE_URL=database_url, ESCALATOR_WORKERS="3", LOG_FORMAT="json"
     )
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
     try:

@@ -8,22 +8,17 @@ import sqlite3
 import time
 from pathlib import Path
 
-from app_process import start_app_process, stop_app_process
-from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET
+from app_process import serve_against, stop_app_process
+from conftest import ALWAYS_OPEN_POLICY_YAML, SIGNING_SECRET
 from slack_api_stub import Reply, SlackApiStub
 from slack_requests import SlackSender, handoff_values
 
 
 def _serve(tmp_path: Path, slack_api: SlackApiStub, **env: str):  # type: ignore[no-untyped-def]
-    return start_app_process(
+    return serve_against(
         tmp_path,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_api.url,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'escalator.db'}",
-        ESCALATOR_WORKERS="1",
-        ESCALATOR_TICK="0.2",
-        **env,
+        slack_api,
+        **{"DATABASE_URL": f"sqlite:///{tmp_path / 'escalator.db'}", "ESCALATOR_WORKERS": "1", **env},
     )
 
 

@@ -6,8 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app_process import start_app_process, stop_app_process
-from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET, WEDNESDAY_MORNING, FakeClock
+from app_process import serve_against, stop_app_process
+from conftest import ALWAYS_OPEN_POLICY_YAML, WEDNESDAY_MORNING, FakeClock
 from slack_api_stub import SlackApiStub
 from sqlalchemy import func, select
 
@@ -49,16 +49,9 @@ def test_each_timer_fires_once_across_two_processes(
         raise_escalation(
             store, policy, clock, RaiseEscalation(handoff, "U0AGENT", Origin.command, f"seed:{n}")
         )
-    env = dict(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_api.url,
-        DATABASE_URL=postgres_url,
-        ESCALATOR_WORKERS="2",
-        ESCALATOR_TICK="0.05",
-    )
-    first, _ = start_app_process(tmp_path, **env)
-    second, _ = start_app_process(tmp_path, **env)  # two machines' worth: four workers in all
+    env = {"DATABASE_URL": postgres_url, "ESCALATOR_WORKERS": "2", "ESCALATOR_TICK": "0.05"}
+    first, _ = serve_against(tmp_path, slack_api, **env)
+    second, _ = serve_against(tmp_path, slack_api, **env)  # two machines' worth: four workers in all
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
