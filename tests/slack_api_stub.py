@@ -35,6 +35,7 @@ class Call:
     params: dict[str, Any]
     headers: dict[str, str]
     response: dict[str, Any] | None = None  # what the stand-in answered
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def text_everywhere(self) -> str:

@@ -143,6 +143,12 @@ class DatabaseFigures:
         for (target, priority), count in sorted(figures.breaches.items()):
             breaches.add_metric([target, priority], count)
         yield breaches
+        incidents = GaugeMetricFamily(
+            "escalator_incidents", "Incidents by state (open, resolved).", labels=["state"]
+        )
+        for state, count in sorted(figures.incidents.items()):
+            incidents.add_metric([state], count)
+        yield incidents
 
 
 def render_metrics(database: DatabaseFigures) -> bytes:

@@ -208,6 +208,22 @@ class Privacy(_Section):
     purge_at: ClockTime = time(3, 0)  # when the nightly purge runs, in the policy's timezone
 
 
+class IncidentDetection(_Section):
+    """This many similar escalations within this window suggest an incident."""
+
+    threshold: int = Field(ge=2, le=1000)
+    within: Duration
+
+
+class Incidents(_Section):
+    """One outage, many callers: where incidents are declared, who responds, and when to suggest one."""
+
+    channel: ChannelId
+    responders: list[UserId] = Field(default_factory=list)
+    usergroup: UsergroupId | None = None
+    detect: IncidentDetection | None = None
+
+
 class Policy(_Section):
     timezone: str
     business_hours: BusinessHours | None = None
@@ -222,6 +238,7 @@ class Policy(_Section):
     digest: Digest | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread
     privacy: Privacy = Privacy()
+    incident: Incidents | None = None
 
     @field_validator("paths")
     @classmethod
@@ -253,6 +270,8 @@ class Policy(_Section):
         found[self.supervisors.channel].append("supervisors.channel")
         if self.digest is not None:
             found[self.digest.channel].append("digest.channel")
+        if self.incident is not None:
+            found[self.incident.channel].append("incident.channel")
         return dict(found)
 
     def users_named(self) -> dict[str, list[str]]:
@@ -263,6 +282,8 @@ class Policy(_Section):
                 found[user].append(f"paths.{key}.specialists")
         for user in self.supervisors.users:
             found[user].append("supervisors.users")
+        for user in self.incident.responders if self.incident else []:
+            found[user].append("incident.responders")
         return dict(found)
 
     def usergroups_named(self) -> dict[str, list[str]]:
@@ -273,6 +294,8 @@ class Policy(_Section):
                 found[path.usergroup].append(f"paths.{key}.usergroup")
         if self.supervisors.usergroup:
             found[self.supervisors.usergroup].append("supervisors.usergroup")
+        if self.incident is not None and self.incident.usergroup:
+            found[self.incident.usergroup].append("incident.usergroup")
         return dict(found)
 
     def targets(self, priority: Priority) -> SlaTargets:
@@ -334,7 +357,7 @@ def _pattern_hint(loc: list[str], value: Any) -> str:
         kind = "a channel ID such as C0123ABC (in Slack: channel details → About → Channel ID)"
     elif last == "usergroup":
         kind = "a user group ID such as S0123ABC"
-    elif "specialists" in loc or "users" in loc:
+    elif "specialists" in loc or "users" in loc or "responders" in loc:
         kind = "a user ID such as U0123ABC (in Slack: profile → ⋮ → Copy member ID)"
     elif "paths" in loc:
         kind = "a short lowercase name such as billing"

@@ -113,6 +113,8 @@ class Escalation:
     delivery_problem: str | None = None
     # When the customer's personal details were erased (retention, or the customer's request).
     personal_data_removed_at: datetime | None = None
+    incident_id: int | None = None  # part of an incident: the incident's card speaks for it
+    suggestion_id: int | None = None  # in a cluster already suggested as an incident
     id: int | None = None
 
     @property

@@ -27,6 +27,8 @@ class Action(StrEnum):
     decline = "decline"
     read_note = "read_note"  # the full handoff note, when channels show it masked
     erase = "erase"  # the customer's personal details removed: retention, or the customer's request
+    join_incident = "join_incident"  # part of an incident: its card speaks for the case
+    leave_incident = "leave_incident"  # not part of it after all: the case gets its own card
 
     @property
     def past_tense(self) -> str:
@@ -49,6 +51,8 @@ _PAST = {
     Action.decline: "declined the refund on",
     Action.read_note: "read the full note of",
     Action.erase: "erased the customer's personal details on",
+    Action.join_incident: "linked to an incident",
+    Action.leave_incident: "took out of the incident",
 }
 
 

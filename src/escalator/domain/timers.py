@@ -40,6 +40,8 @@ class TimerKind(StrEnum):
 
 ACKNOWLEDGE_TIMERS = (TimerKind.acknowledge_nudge, TimerKind.acknowledge_breach)
 LOOP_TIMERS = (TimerKind.close_the_loop, TimerKind.loop_still_open)
+# The SLA clocks' nudges and breaches: stopped by a resolve, or when a case joins an incident.
+SLA_TIMERS = tuple(kind for kind in TimerKind if kind.target is not None)
 # Reminders meant for whoever owns the case when they are sent.
 OWNER_NUDGES = (TimerKind.first_update_nudge, TimerKind.first_update_breach, TimerKind.resolve_nudge)
 

@@ -36,6 +36,14 @@ class DayTrend:
 
 
 @dataclass(frozen=True)
+class IncidentFigures:
+    declared: list[str]  # the day's incidents, by reference
+    customers_affected: int  # cases linked to them
+    resolved: int
+    resolve_median: timedelta | None  # declared → resolved, for those resolved that day
+
+
+@dataclass(frozen=True)
 class Digest:
     day: date
     raised: int
@@ -61,6 +69,7 @@ class Digest:
     top_triggers: list[tuple[str, int]]
     slowest_path: tuple[str, timedelta] | None
     specialists: list[SpecialistLoad] = field(default_factory=list)
+    incidents: IncidentFigures | None = None
 
     @property
     def quiet(self) -> bool:
@@ -168,6 +177,8 @@ class Digests:
             repeats = q.repeat_accounts(window, raised, REPEAT_WITHIN)
             claims, resolves = q.actions_by_person(window, "claim"), q.actions_by_person(window, "resolve")
             contacts = q.contacts_on(day)
+            declared = q.incidents_declared(window)
+            fixed = q.incidents_resolved(window)
         resolve_times = [e.resolved_at - e.raised_at for e in resolved if e.resolved_at]
         csat = [e.csat for e in closed if e.csat is not None]
         return Digest(
@@ -195,6 +206,14 @@ class Digests:
             top_triggers=Counter(w for e in raised for w in e.trigger_words).most_common(TOP),
             slowest_path=_slowest_path(resolved),
             specialists=_specialists(claims, resolves, resolved),
+            incidents=IncidentFigures(
+                declared=[incident.reference for incident, _ in declared],
+                customers_affected=sum(count for _, count in declared),
+                resolved=len(fixed),
+                resolve_median=median([i.resolved_at - i.declared_at for i in fixed if i.resolved_at]),
+            )
+            if declared or fixed
+            else None,
         )
 
 

@@ -18,3 +18,12 @@ class Message(StrEnum):
     post_digest_chart = "post_digest_chart"  # its chart of the last fortnight, in the digest's thread
     erase_message = "erase_message"  # a message about a case whose customer's details were erased
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors
+    post_incident_card = (
+        "post_incident_card"  # the incident's card, to incident.channel, naming the responders
+    )
+    update_incident_card = "update_incident_card"  # re-render it: at most once a second, however many join
+    incident_note = "incident_note"  # a status update or the resolution, in the incident card's thread
+    incident_suggestion = "incident_suggestion"  # "Possible incident", to the channel in the payload
+    update_suggestion = "update_suggestion"  # the suggestion's messages, once declared or dismissed
+    incident_joined = "incident_joined"  # privately to the agent: their case is part of an incident
+    incident_update_for_agent = "incident_update_for_agent"  # privately: the latest line for the customer

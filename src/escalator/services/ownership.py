@@ -91,29 +91,25 @@ class Ownership:
         return self._apply(key, escalation_id, actor, Action.post_update, change)
 
     def resolve(self, key: str, escalation_id: int, actor: Actor, done: str, for_customer: str) -> Outcome:
-        loop = self._policy.close_the_loop
-
-        def change(e: Escalation, now: datetime) -> Effects:
-            e.state, e.resolved_at = State.resolved, now
-            e.owner_user_id = e.owner_user_id or actor.user_id
-            e.handback_done, e.handback_for_customer = done, for_customer
-            # The agent is reminded to close the loop; with no reminders, the supervisors hear of it then.
-            first = TimerKind.close_the_loop if loop.max_reminders else TimerKind.loop_still_open
-            return Effects(
-                note=done,
-                messages=[(Message.hand_back, {})],
-                timers=[(first, now + loop.remind_after, {"reminder": 1})],
-            )
-
+        change = resolving(self._policy, actor.user_id, done, for_customer)
         return self._apply(key, escalation_id, actor, Action.resolve, change)
 
     def reopen(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
         def change(e: Escalation, now: datetime) -> Effects:
-            e.state = State.claimed if e.owner_user_id else State.open
             e.resolved_at = e.handback_done = e.handback_for_customer = None
             # Open again: the resolve promise is watched again (at once, if it has already passed).
-            breach = (TimerKind.resolve_breach, max(now, e.resolve_by), {})
-            return Effects(cancel_timers=(*LOOP_TIMERS, TimerKind.resolve_breach), timers=[breach])
+            timers = [(TimerKind.resolve_breach, max(now, e.resolve_by), {})]
+            messages: list[tuple[Message, dict[str, Any]]] = []
+            if e.incident_id is not None and not e.card_posted:
+                # Its incident is over but the case is not: the path's specialists get its card now,
+                # and their clock to acknowledge it (the incident's resolver never owned it).
+                e.incident_id, e.owner_user_id = None, None
+                messages.append((Message.post_card, {}))
+                timers += [(k, due, {}) for k, due in target_timers(Target.acknowledge, now, e, self._policy)]
+            e.state = State.claimed if e.owner_user_id else State.open
+            return Effects(
+                cancel_timers=(*LOOP_TIMERS, TimerKind.resolve_breach), timers=timers, messages=messages
+            )
 
         return self._apply(key, escalation_id, actor, Action.reopen, change)
 
@@ -184,6 +180,25 @@ class Ownership:
             check(escalation, action, roles_of(actor, escalation, self._policy))
             ids = transition(tx, escalation, actor.user_id, action, change, now)
         return Outcome(escalation, ids)
+
+
+def resolving(policy: Policy, resolver: str, done: str, for_customer: str) -> Change:
+    """Resolved, with the handback note; the agent is reminded to close the loop with the customer."""
+    loop = policy.close_the_loop
+
+    def change(e: Escalation, now: datetime) -> Effects:
+        e.state, e.resolved_at = State.resolved, now
+        e.owner_user_id = e.owner_user_id or resolver
+        e.handback_done, e.handback_for_customer = done, for_customer
+        # With no reminders, the supervisors hear of the open loop then.
+        first = TimerKind.close_the_loop if loop.max_reminders else TimerKind.loop_still_open
+        return Effects(
+            note=done,
+            messages=[(Message.hand_back, {})],
+            timers=[(first, now + loop.remind_after, {"reminder": 1})],
+        )
+
+    return change
 
 
 def unclaiming(policy: Policy, note: str | None) -> Change:
@@ -259,6 +274,8 @@ def transition(
     messages = [(Message.thread_note, {"entry_id": entry.id}), *effects.messages]
     if effects.card_moves:  # the card is posted anew first, so the note lands in the new card's thread
         messages = [*effects.messages, messages[0]]
+    elif escalation.incident_id is not None and not escalation.card_posted:
+        messages = list(effects.messages)  # part of an incident from the start: its card speaks for it
     else:
         messages.insert(1, (Message.update_card, {}))
     # The App Home of everyone whose list this changes.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 
@@ -10,11 +10,13 @@ from escalator.clock import Clock
 from escalator.domain.escalation import Escalation, Origin
 from escalator.domain.handoff import Handoff
 from escalator.domain.history import HistoryEntry
+from escalator.domain.incidents import Incident
 from escalator.domain.lifecycle import Action, approval_for
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import Target, sla_deadlines
 from escalator.domain.timers import TimerKind, customer_deadline_timer, target_timers
 from escalator.policy import Policy
+from escalator.services.incidents import IncidentChoice, place
 from escalator.services.messages import Message
 from escalator.store.database import Store
 
@@ -29,6 +31,7 @@ class RaiseEscalation:
     team_id: str | None = None
     source_channel_id: str | None = None
     source_message_ts: str | None = None
+    incident: IncidentChoice = field(default_factory=IncidentChoice)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class EscalationRaised:
     escalation: Escalation
     created: bool  # False when this submission had already been stored
     outbox_ids: list[int]
+    incident: Incident | None = None  # the incident it joined (or declared): no card of its own
 
 
 def raise_escalation(
@@ -108,6 +112,8 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
         deadline_reminder = customer_deadline_timer(escalation, policy, now)
         if deadline_reminder is not None:
             tx.timers.add(escalation.id, TimerKind.customer_deadline, deadline_reminder)
-        card = tx.outbox.add(Message.post_card, now, escalation.id)
+        placement = place(tx, policy, escalation, command.incident, now)
+        if placement.incident is None:  # a case in an incident has no card: the incident's speaks for it
+            placement.outbox_ids.insert(0, tx.outbox.add(Message.post_card, now, escalation.id))
         home = tx.outbox.add(Message.publish_home, now, escalation.id, {"user": command.agent_user_id})
-    return EscalationRaised(escalation, created=True, outbox_ids=[card, home])
+    return EscalationRaised(escalation, True, [*placement.outbox_ids, home], placement.incident)

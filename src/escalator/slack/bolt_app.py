@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from escalator.clock import Clock
 from escalator.policy import Policy
 from escalator.scheduler import Wake
+from escalator.services.incidents import Incidents
 from escalator.services.ownership import Ownership
 from escalator.services.reminders import Reminders
 from escalator.settings import Settings
@@ -65,6 +66,7 @@ def build_runtime(
         ownership=Ownership(store, policy, clock),
         reminders=Reminders(store, policy, clock),
         directory=directory,
+        incidents=Incidents(store, policy, clock),
         after_commit=outbox.deliver if wake is None else _waking(wake),
     )
 

@@ -20,6 +20,13 @@ from escalator.services.deliver_card import (
 )
 from escalator.services.digest import Digests, digest_posted
 from escalator.services.home import home_for
+from escalator.services.incidents import (
+    card_rendering,
+    incident_card_posted,
+    load_incident,
+    load_suggestion,
+    suggestion_posted,
+)
 from escalator.services.messages import Message
 from escalator.services.ownership import SUPERVISORS
 from escalator.slack.directory import Directory
@@ -36,6 +43,13 @@ from escalator.slack.rendering.chart import render_trend_chart
 from escalator.slack.rendering.digest import render_digest
 from escalator.slack.rendering.engine import SlackMessage
 from escalator.slack.rendering.home import render_home
+from escalator.slack.rendering.incidents import (
+    render_incident_card,
+    render_incident_joined,
+    render_incident_note,
+    render_incident_update_for_agent,
+    render_suggestion,
+)
 from escalator.slack.rendering.intake import render_next_steps
 from escalator.slack.rendering.ownership import (
     render_hand_back,
@@ -81,6 +95,13 @@ class Deliveries:
             Message.post_digest: self.post_digest,
             Message.post_digest_chart: self.post_digest_chart,
             Message.publish_home: self.publish_home,
+            Message.post_incident_card: self.post_incident_card,
+            Message.update_incident_card: self.update_incident_card,
+            Message.incident_note: self.incident_note,
+            Message.incident_suggestion: self.incident_suggestion,
+            Message.update_suggestion: self.update_suggestion,
+            Message.incident_joined: self.incident_joined,
+            Message.incident_update_for_agent: self.incident_update_for_agent,
         }
 
     def post_card(self, message: OutboxMessage) -> FollowUp | None:
@@ -226,6 +247,70 @@ class Deliveries:
             title=f"Escalations, the 14 days to {day:%d %B %Y}",
             thread_ts=str(message.payload["ts"]),
         )
+        return None
+
+    def post_incident_card(self, message: OutboxMessage) -> FollowUp | None:
+        """The incident's card, in incident.channel, mentioning the responders."""
+        if self._policy.incident is None:
+            return None
+        incident_id = int(message.payload["incident"])
+        incident, linked = load_incident(self._store, incident_id)
+        if incident.card_ts is not None:
+            return None
+        card = render_incident_card(incident, linked, self._policy)
+        posted = self._send(message, self._policy.incident.channel, card)
+        channel, ts = str(posted["channel"]), str(posted["ts"])
+        return lambda tx: incident_card_posted(tx, self._clock, incident_id, channel, ts)
+
+    def update_incident_card(self, message: OutboxMessage) -> FollowUp | None:
+        """Rendered from the state when it is sent: one update shows every case joined since the last."""
+        taken = card_rendering(self._store, self._clock, int(message.payload["incident"]))
+        if taken is None or taken[0].card_ts is None:
+            return None
+        incident, linked = taken
+        card = render_incident_card(incident, linked, self._policy)
+        self._gateway.call(
+            "chat.update", channel=incident.card_channel_id, ts=incident.card_ts, **card.as_params()
+        )
+        return None
+
+    def incident_note(self, message: OutboxMessage) -> FollowUp | None:
+        incident, _ = load_incident(self._store, int(message.payload["incident"]))
+        if incident.card_ts is None:
+            raise DeliveryNotReady(f"{incident.reference} has no card yet")
+        note = render_incident_note(incident, str(message.payload["by"]), bool(message.payload["resolved"]))
+        self._send(message, str(incident.card_channel_id), note, thread_ts=incident.card_ts)
+        return None
+
+    def incident_suggestion(self, message: OutboxMessage) -> FollowUp | None:
+        suggestion_id = int(message.payload["suggestion"])
+        suggestion, members = load_suggestion(self._store, suggestion_id)
+        shown = render_suggestion(suggestion, members, self._policy, self._clock.now())
+        posted = self._send(message, str(message.payload["to"]), shown)
+        channel, ts = str(posted["channel"]), str(posted["ts"])
+        return lambda tx: suggestion_posted(tx, suggestion_id, channel, ts)
+
+    def update_suggestion(self, message: OutboxMessage) -> FollowUp | None:
+        suggestion, members = load_suggestion(self._store, int(message.payload["suggestion"]))
+        shown = render_suggestion(suggestion, members, self._policy, self._clock.now())
+        for channel, ts in suggestion.posts:
+            self._gateway.call("chat.update", channel=channel, ts=ts, **shown.as_params())
+        return None
+
+    def incident_joined(self, message: OutboxMessage) -> FollowUp | None:
+        escalation = self._escalation(message)
+        incident, _ = load_incident(self._store, int(message.payload["incident"]))
+        if escalation.incident_id != incident.id:
+            return None  # taken out of it again since
+        self._send(message, escalation.agent_user_id, render_incident_joined(escalation, incident))
+        return None
+
+    def incident_update_for_agent(self, message: OutboxMessage) -> FollowUp | None:
+        incident, linked = load_incident(self._store, int(message.payload["incident"]))
+        agent = str(message.payload["user"])
+        cases = [e for e in linked if e.agent_user_id == agent and not e.is_finished]
+        line = render_incident_update_for_agent(incident, cases, str(message.payload["line"]))
+        self._send(message, agent, line)
         return None
 
     def _card_thread(self, escalation: Escalation) -> tuple[str, str]:

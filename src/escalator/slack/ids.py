@@ -14,6 +14,8 @@ class CallbackId(StrEnum):
     move_form = "move_form"
     cancel_form = "cancel_form"
     close_form = "close_form"
+    incident_update_form = "incident_update_form"  # private_metadata: the incident's id
+    incident_resolve_form = "incident_resolve_form"
 
 
 class ActionId(StrEnum):
@@ -36,3 +38,14 @@ class ActionId(StrEnum):
     snooze_tomorrow = "snooze_tomorrow"
     mute = "mute"
     reminder_menu = "reminder_menu"  # on App Home: each option is "<button action id>|<reminder value>"
+
+
+class IncidentActionId(StrEnum):
+    """Buttons about incidents: on a suggestion (its id), the incident card (its id), or an agent's
+    note (the escalation's id)."""
+
+    declare = "declare_incident"
+    dismiss = "dismiss_incident"
+    post_update = "incident_update"
+    resolve = "incident_resolve"
+    leave = "leave_incident"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from escalator.clock import Clock
 from escalator.policy import Policy
+from escalator.services.incidents import Incidents
 from escalator.services.ownership import Ownership
 from escalator.services.reminders import Reminders
 from escalator.slack.directory import Directory
@@ -25,6 +26,7 @@ class Runtime:
     ownership: Ownership
     reminders: Reminders
     directory: Directory
+    incidents: Incidents
     # What a listener calls once its transaction has committed messages to the outbox: deliver them
     # now, in this process, or wake the delivery process that does it for the web workers.
     after_commit: Callable[[list[int]], None]

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalator.domain.history import HistoryEntry
 from escalator.store.gauges import GaugeQueries
+from escalator.store.incidents import IncidentRepository
 from escalator.store.insight import InsightQueries
 from escalator.store.repositories import (
     EscalationRepository,
@@ -55,6 +56,7 @@ class Transaction:
         self.mutes = MuteRepository(session)
         self.insight = InsightQueries(session)
         self.gauges = GaugeQueries(session)
+        self.incidents = IncidentRepository(session)
 
 
 class Store:

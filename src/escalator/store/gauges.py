@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation
+from escalator.domain.incidents import Incident
 from escalator.store.tables import outbox, timers
 
 BREACH_TARGETS = ("acknowledge", "first_update", "resolve")
@@ -23,6 +24,7 @@ class Figures:
     timers_late: int
     escalations: dict[tuple[str, str], int]  # (state, path) → count
     breaches: dict[tuple[str, str], int]  # (target, priority) → count
+    incidents: dict[str, int]  # state → count
 
 
 class GaugeQueries:
@@ -56,6 +58,12 @@ class GaugeQueries:
         ):
             for target, count in zip(BREACH_TARGETS, counts, strict=True):
                 breaches[(target, str(getattr(priority, "value", priority)))] = int(count)
+        incidents = {
+            str(getattr(state, "value", state)): int(count)
+            for state, count in self._session.execute(
+                select(Incident.state, func.count()).group_by(Incident.state)
+            )
+        }
         return Figures(
             outbox_waiting=int(waiting),
             oldest_waiting=oldest,
@@ -64,4 +72,5 @@ class GaugeQueries:
             timers_late=int(late or 0),
             escalations=escalations,
             breaches=breaches,
+            incidents=incidents,
         )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.history import HistoryEntry
+from escalator.domain.incidents import Incident
 from escalator.store.inserts import insert_if_new
 from escalator.store.tables import contact_volumes, digests
 
@@ -74,6 +75,30 @@ class InsightQueries:
             self._session.scalars(
                 select(Escalation).where(
                     Escalation.resolved_at >= window.start, Escalation.resolved_at < window.end
+                )
+            )
+        )
+
+    def incidents_declared(self, window: Window) -> list[tuple[Incident, int]]:
+        """The day's incidents, each with how many customers' cases are linked to it."""
+        linked = (
+            select(func.count())
+            .where(Escalation.incident_id == Incident.id)
+            .correlate(Incident)
+            .scalar_subquery()
+        )
+        rows = self._session.execute(
+            select(Incident, linked)
+            .where(Incident.declared_at >= window.start, Incident.declared_at < window.end)
+            .order_by(Incident.id)
+        )
+        return [(incident, int(count)) for incident, count in rows]
+
+    def incidents_resolved(self, window: Window) -> list[Incident]:
+        return list(
+            self._session.scalars(
+                select(Incident).where(
+                    Incident.resolved_at >= window.start, Incident.resolved_at < window.end
                 )
             )
         )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import registry
 
 from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin, State
 from escalator.domain.history import HistoryEntry
+from escalator.domain.incidents import Incident, IncidentState, IncidentSuggestion, SuggestionState
 from escalator.policy import Priority
 from escalator.store.types import DecimalText, UtcDateTime, enum_column_type
 
@@ -85,6 +86,10 @@ escalations = Table(
     Column("card_ts", String(32)),
     Column("delivery_problem", String(64)),
     Column("personal_data_removed_at", UtcDateTime),
+    # Part of an incident: no card of its own; the incident's card speaks for it.
+    Column("incident_id", Integer, ForeignKey("incidents.id")),
+    # In a cluster suggested as an incident (so it is suggested once).
+    Column("suggestion_id", Integer, ForeignKey("incident_suggestions.id")),
     Index(None, "state", "raised_at"),
     Index(None, "card_channel_id", "card_ts"),
     # What the digest and exports aggregate by.
@@ -93,6 +98,8 @@ escalations = Table(
     Index(None, "resolved_at"),
     Index(None, "closed_at"),
     Index(None, "account_number", "raised_at"),
+    Index(None, "incident_id"),
+    Index(None, "path_key", "raised_at"),
 )
 
 # Messages to Slack that must arrive: written in the same transaction as the change they report,
@@ -188,6 +195,47 @@ digests = Table(
     Column("started_at", UtcDateTime, nullable=False),
 )
 
+# Incidents: one outage, many callers (see escalator.domain.incidents).
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("declared_at", UtcDateTime, nullable=False),
+    Column("declared_by", String(32), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("words", JSON, nullable=False),
+    Column("path_key", String(50)),
+    Column("state", enum_column_type(IncidentState), nullable=False),
+    Column("status", Text),
+    Column("customer_line", Text),
+    Column("resolved_at", UtcDateTime),
+    Column("resolved_by", String(32)),
+    Column("card_channel_id", String(32)),
+    Column("card_ts", String(32)),
+    Column("card_rendered_at", UtcDateTime),
+    Column("card_update_waiting", Boolean, nullable=False),
+    Index(None, "state"),
+    Index(None, "declared_at"),
+)
+
+incident_suggestions = Table(
+    "incident_suggestions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("words", JSON, nullable=False),
+    Column("path_key", String(50), nullable=False),
+    Column("first_raised_at", UtcDateTime, nullable=False),
+    Column("state", enum_column_type(SuggestionState), nullable=False),
+    Column("decided_by", String(32)),
+    Column("incident_id", Integer, ForeignKey("incidents.id")),
+    Column("posts", JSON, nullable=False),
+    Index(None, "path_key", "created_at"),
+)
+
 mapper_registry = registry(metadata=metadata)
 mapper_registry.map_imperatively(Escalation, escalations)
 mapper_registry.map_imperatively(HistoryEntry, escalation_events)
+mapper_registry.map_imperatively(Incident, incidents)
+mapper_registry.map_imperatively(IncidentSuggestion, incident_suggestions)

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from escalator.slack.listeners import actions, case_forms, commands, events, shortcuts, views
+from escalator.slack.listeners import actions, case_forms, commands, events, incidents, shortcuts, views
 from escalator.slack.runtime import Runtime
 
 
@@ -13,3 +13,4 @@ def register_listeners(app: App, runtime: Runtime) -> None:
     events.register(app, runtime)
     actions.register(app, runtime)
     case_forms.register(app, runtime)
+    incidents.register(app, runtime)

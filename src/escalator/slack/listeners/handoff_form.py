@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 def open_handoff_form(runtime: Runtime, trigger_id: str, text: str, origin: FormOrigin) -> str | None:
     """Open the form pre-filled from `text`; on failure, the sentence to tell the agent."""
     prefill = ModalPrefill(summary=text.strip() or None, detection=detect(text, runtime.policy))
-    view = render_escalate_modal(runtime.policy, prefill, origin.dump())
+    open_incidents = runtime.incidents.open_ones() if runtime.policy.incident else []
+    view = render_escalate_modal(runtime.policy, prefill, origin.dump(), open_incidents)
     try:
         runtime.gateway.call("views.open", trigger_id=trigger_id, view=view)
     except SlackCallFailed as exc:

@@ -11,10 +11,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.domain.handoff import HandoffField, check_handoff
 from escalator.log_format import note_escalation
+from escalator.services.incidents import IncidentChoice
 from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
 from escalator.slack.ids import CallbackId
-from escalator.slack.payloads import FormOrigin, ViewSubmission, describe
-from escalator.slack.rendering.intake import render_saved_view
+from escalator.slack.payloads import FormOrigin, ViewSubmission, describe, parse_escalation_id
+from escalator.slack.rendering.intake import INCIDENT_BLOCK, NOT_AN_INCIDENT, render_saved_view
 from escalator.slack.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def register(app: App, runtime: Runtime) -> None:
             idempotency_key=f"view:{submission.view.id}",
             source_channel_id=origin.channel_id,
             source_message_ts=origin.message_ts,
+            incident=_incident_choice(submission.value(INCIDENT_BLOCK)),
         )
         # Stored before the ack, so the agent only sees "saved" for a case that is.
         try:
@@ -52,7 +54,15 @@ def register(app: App, runtime: Runtime) -> None:
             ack(response_action="errors", errors={HandoffField.summary.value: SAVE_FAILED})
             return
         note_escalation(raised.escalation.id)
-        ack(response_action="update", view=render_saved_view(raised.escalation, runtime.policy))
+        saved = render_saved_view(raised.escalation, runtime.policy, raised.incident)
+        ack(response_action="update", view=saved)
         runtime.after_commit(raised.outbox_ids)
 
     app.view_submission(CallbackId.escalate_form.value)(submit_handoff)
+
+
+def _incident_choice(picked: object) -> IncidentChoice:
+    """The form's incident menu: an open incident's id, "none", or nothing picked (match it for me)."""
+    if picked == NOT_AN_INCIDENT:
+        return IncidentChoice(none=True)
+    return IncidentChoice(join=parse_escalation_id(picked) if isinstance(picked, str) else None)

@@ -134,6 +134,14 @@ def _day(d: Digest, policy: Policy) -> list[str]:
         reasons.append(f"*Slowest path:* {_label(policy, path)} (median {humanize(slowest)} to resolve)")
     if reasons:
         parts.append("\n".join(reasons))
+    if d.incidents:
+        i = d.incidents
+        declared = f"{len(i.declared)} declared" + (f" ({', '.join(i.declared)})" if i.declared else "")
+        parts.append(
+            f"*Incidents:* {declared}, {i.customers_affected} customer"
+            f"{'s' if i.customers_affected != 1 else ''} affected · {i.resolved} resolved"
+            + (f", median {humanize(i.resolve_median)} to resolve" if i.resolve_median else "")
+        )
     if d.specialists:
         parts.append(
             "*Per specialist* (claimed · resolved · median time to resolve)\n"

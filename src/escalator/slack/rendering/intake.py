@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from escalator.domain.escalation import Escalation, EscalationType
 from escalator.domain.handoff import MAX_LENGTH
+from escalator.domain.incidents import Incident
 from escalator.domain.routing import Detection
 from escalator.domain.sla import humanize
 from escalator.policy import Policy, Priority
 from escalator.slack.ids import CallbackId
 from escalator.slack.rendering import phrases
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
+
+# The form's optional "Part of an open incident?" menu: an incident's id, or this value for none.
+INCIDENT_BLOCK = "incident"
+NOT_AN_INCIDENT = "none"
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,9 @@ class ModalPrefill:
         return self.detection.priority
 
 
-def render_escalate_modal(policy: Policy, prefill: ModalPrefill, private_metadata: str) -> dict[str, Any]:
+def render_escalate_modal(
+    policy: Policy, prefill: ModalPrefill, private_metadata: str, open_incidents: Sequence[Incident] = ()
+) -> dict[str, Any]:
     priority_labels = {
         priority: f"{priority.value} — acknowledge within {humanize(targets.acknowledge)}"
         for priority, targets in sorted(policy.priorities.items())
@@ -50,13 +58,19 @@ def render_escalate_modal(policy: Policy, prefill: ModalPrefill, private_metadat
         priority_labels=priority_labels,
         authority=policy.authority,
         max_length={field.value: limit for field, limit in MAX_LENGTH.items()},
+        incidents=[(str(i.id), f"{i.reference} · {i.title}") for i in open_incidents[:99]],
+        incident_block=INCIDENT_BLOCK,
+        not_an_incident=NOT_AN_INCIDENT,
     )
 
 
-def render_saved_view(escalation: Escalation, policy: Policy) -> dict[str, Any]:
+def render_saved_view(
+    escalation: Escalation, policy: Policy, incident: Incident | None = None
+) -> dict[str, Any]:
     return render_template(
         "modal_saved.json.j2",
         e=escalation,
+        incident=incident,
         team=phrases.team(escalation, policy),
         acknowledge_within=phrases.targets(escalation, policy)["acknowledge"],
     )

@@ -1,0 +1,385 @@
+"""Incident use cases: place a new escalation among incidents, suggest one, declare, dismiss, post a
+status, resolve, and take a case out. One transaction each; what Slack must be told goes in the outbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from escalator.clock import Clock
+from escalator.domain.escalation import Approval, Escalation, EscalationType
+from escalator.domain.history import HistoryEntry
+from escalator.domain.incidents import (
+    Incident,
+    IncidentState,
+    IncidentSuggestion,
+    SuggestionState,
+    alike,
+    check_responder,
+    cluster_title,
+    matches,
+    significant_words,
+)
+from escalator.domain.lifecycle import Action, Actor, Refused, is_supervisor
+from escalator.domain.sla import Target
+from escalator.domain.timers import SLA_TIMERS, target_timers
+from escalator.policy import Policy
+from escalator.services.messages import Message
+from escalator.services.ownership import resolving, transition
+from escalator.store.database import Store, Transaction
+
+# However many escalations join at once, the incident card is updated at most this often.
+CARD_UPDATE_SPACING = timedelta(seconds=1)
+TITLE_WORDS = 6  # of a summary, for an incident declared from one escalation
+
+
+@dataclass(frozen=True)
+class IncidentChoice:
+    """What the agent said in the form: an open incident to join, or that it is none."""
+
+    join: int | None = None
+    none: bool = False
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a new escalation stands: its own card, or part of an incident."""
+
+    incident: Incident | None
+    outbox_ids: list[int]
+
+
+@dataclass(frozen=True)
+class IncidentOutcome:
+    incident: Incident
+    outbox_ids: list[int]
+
+
+def place(
+    tx: Transaction, policy: Policy, escalation: Escalation, choice: IncidentChoice, now: datetime
+) -> Placement:
+    """In the transaction that stores a new escalation: join the incident the agent picked, declare one
+    (type incident), join an open one it matches, or else count it towards a suggestion."""
+    if policy.incident is None:
+        return Placement(None, [])
+    tx.incidents.lock_placement()
+    incident = _incident_for(tx, escalation, choice)
+    if incident is None and escalation.escalation_type is EscalationType.incident and not choice.none:
+        words = significant_words(escalation.summary)[:TITLE_WORDS]
+        incident = tx.incidents.add(
+            Incident(
+                declared_at=now,
+                declared_by=escalation.agent_user_id,
+                title=" ".join(words) or escalation.summary[:60],
+                words=words,
+                path_key=escalation.path_key,
+            )
+        )
+        ids = [tx.outbox.add(Message.post_incident_card, now, None, {"incident": incident.id})]
+        return Placement(incident, ids + _join(tx, incident, escalation, escalation.agent_user_id, now))
+    if incident is not None:
+        return Placement(incident, _join(tx, incident, escalation, escalation.agent_user_id, now))
+    return Placement(None, _count_towards_suggestion(tx, policy, escalation, now))
+
+
+def _incident_for(tx: Transaction, escalation: Escalation, choice: IncidentChoice) -> Incident | None:
+    if choice.none:
+        return None
+    if choice.join is not None:
+        picked = tx.incidents.get_for_update(choice.join)
+        if picked is not None and picked.is_open:
+            return picked
+    if escalation.approval is Approval.pending:
+        return None  # a supervisor decides its refund on its card: it keeps one
+    return next((i for i in tx.incidents.open_ones() if matches(i, escalation)), None)
+
+
+def _count_towards_suggestion(
+    tx: Transaction, policy: Policy, escalation: Escalation, now: datetime
+) -> list[int]:
+    """One suggestion per cluster: a look-alike of a recent suggestion joins it quietly; otherwise, the
+    threshold reached by look-alikes within the window makes a new one."""
+    assert policy.incident is not None
+    detect = policy.incident.detect
+    if detect is None:
+        return []
+    since = now - detect.within
+    words = significant_words(escalation.summary)
+    for suggestion in tx.incidents.recent_suggestions(escalation.path_key, since):
+        if suggestion.words and len(set(suggestion.words) & set(words)) >= min(2, len(suggestion.words)):
+            escalation.suggestion_id = suggestion.id
+            return []
+    cluster = [
+        e
+        for e in tx.incidents.recent_on_path(escalation.path_key, since, exclude=escalation.id or 0)
+        if alike(words, escalation.trigger_words, e)
+    ]
+    cluster.append(escalation)
+    if len(cluster) < detect.threshold:
+        return []
+    title, common = cluster_title(escalation, cluster)
+    suggestion = tx.incidents.add_suggestion(
+        IncidentSuggestion(
+            created_at=now,
+            title=title,
+            words=common,
+            path_key=escalation.path_key,
+            first_raised_at=min(e.raised_at for e in cluster),
+        )
+    )
+    for member in cluster:
+        member.suggestion_id = suggestion.id
+    channels = dict.fromkeys([policy.supervisors.channel, policy.incident.channel])
+    return [
+        tx.outbox.add(Message.incident_suggestion, now, None, {"suggestion": suggestion.id, "to": channel})
+        for channel in channels
+    ]
+
+
+def _join(
+    tx: Transaction, incident: Incident, escalation: Escalation, actor: str, now: datetime
+) -> list[int]:
+    """Link one escalation: its SLA clocks stop (the incident's responders have it), its agent hears."""
+    escalation.incident_id = incident.id
+    escalation_id = escalation.id or 0
+    tx.timers.cancel(escalation_id, SLA_TIMERS)
+    tx.history.add(
+        HistoryEntry(
+            escalation_id=escalation_id,
+            at=now,
+            actor_user_id=actor,
+            action=Action.join_incident.value,
+            from_state=escalation.state.value,
+            to_state=escalation.state.value,
+            target=incident.reference,
+        )
+    )
+    ids = [tx.outbox.add(Message.incident_joined, now, escalation_id, {"incident": incident.id})]
+    if escalation.card_posted:
+        ids.append(tx.outbox.add(Message.update_card, now, escalation_id))
+    return ids + schedule_card_update(tx, incident, now)
+
+
+def schedule_card_update(tx: Transaction, incident: Incident, now: datetime) -> list[int]:
+    """Queue one re-render of the incident card, unless one is queued that has not rendered yet (it
+    will show this change too); at least a second after the last render."""
+    if incident.card_ts is None or incident.card_update_waiting:
+        return []  # the card, still to be posted, or the update already queued shows the current state
+    incident.card_update_waiting = True
+    last = incident.card_rendered_at
+    due = max(now, last + CARD_UPDATE_SPACING) if last else now
+    return [tx.outbox.add(Message.update_incident_card, due, None, {"incident": incident.id})]
+
+
+class Incidents:
+    def __init__(self, store: Store, policy: Policy, clock: Clock) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+
+    def open_ones(self) -> list[Incident]:
+        with self._store.reading() as tx:
+            return tx.incidents.open_ones()
+
+    def get(self, incident_id: int) -> Incident | None:
+        with self._store.reading() as tx:
+            return tx.incidents.get(incident_id)
+
+    def permitted(self, incident_id: int, actor: Actor) -> Incident:
+        """Check before opening a form. Raises Refused."""
+        check_responder(actor, self._policy)
+        incident = self.get(incident_id)
+        if incident is None:
+            raise Refused("That incident no longer exists.")
+        if not incident.is_open:
+            raise Refused(f"{incident.reference} is already resolved.")
+        return incident
+
+    def declare(self, key: str, suggestion_id: int, actor: Actor) -> IncidentOutcome | None:
+        """Declare the suggested cluster an incident: its card, its responders told, its cases linked."""
+        check_responder(actor, self._policy)
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            if not tx.handled.first_time(key, now):
+                return None
+            tx.incidents.lock_placement()
+            suggestion = self._pending(tx, suggestion_id)
+            incident = tx.incidents.add(
+                Incident(
+                    declared_at=now,
+                    declared_by=actor.user_id,
+                    title=suggestion.title,
+                    words=suggestion.words,
+                    path_key=suggestion.path_key,
+                )
+            )
+            suggestion.state, suggestion.decided_by = SuggestionState.declared, actor.user_id
+            suggestion.incident_id = incident.id
+            ids = [
+                tx.outbox.add(Message.post_incident_card, now, None, {"incident": incident.id}),
+                tx.outbox.add(Message.update_suggestion, now, None, {"suggestion": suggestion.id}),
+            ]
+            for escalation in tx.incidents.in_suggestion(suggestion.id or 0):
+                if not escalation.is_finished and escalation.incident_id is None:
+                    ids += _join(tx, incident, escalation, actor.user_id, now)
+        return IncidentOutcome(incident, ids)
+
+    def dismiss(self, key: str, suggestion_id: int, actor: Actor) -> list[int]:
+        check_responder(actor, self._policy)
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            if not tx.handled.first_time(key, now):
+                return []
+            suggestion = self._pending(tx, suggestion_id)
+            suggestion.state, suggestion.decided_by = SuggestionState.dismissed, actor.user_id
+            return [tx.outbox.add(Message.update_suggestion, now, None, {"suggestion": suggestion.id})]
+
+    def post_status(
+        self, key: str, incident_id: int, actor: Actor, status: str, customer_line: str
+    ) -> IncidentOutcome | None:
+        """The responders' latest word: on the card and in its thread; the line for customers goes to
+        every agent with a case in the incident."""
+        return self._change(key, incident_id, actor, status, customer_line, resolve=False)
+
+    def resolve(
+        self, key: str, incident_id: int, actor: Actor, done: str, for_customer: str
+    ) -> IncidentOutcome | None:
+        """Fixed: every open case in it is resolved with the line for customers, which reaches its agent
+        with the buttons to close the loop, and the close-the-loop reminders start."""
+        return self._change(key, incident_id, actor, done, for_customer, resolve=True)
+
+    def leave(self, key: str, escalation_id: int, actor: Actor) -> list[int]:
+        """The agent (or a supervisor) says a case is not part of the incident: it gets its own card,
+        and its specialists a fresh clock to acknowledge it."""
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            if not tx.handled.first_time(key, now):
+                return []
+            escalation = tx.escalations.get_for_update(escalation_id)
+            if escalation is None:
+                raise Refused("That escalation no longer exists.")
+            if escalation.agent_user_id != actor.user_id and not is_supervisor(actor, self._policy):
+                raise Refused(
+                    "Only the agent who raised it, or a supervisor, can take it out of an incident."
+                )
+            if escalation.incident_id is None:
+                raise Refused(f"{escalation.reference} is not part of an incident.")
+            if escalation.is_finished:
+                raise Refused(f"{escalation.reference} is already {escalation.state.value}.")
+            incident = tx.incidents.get_for_update(escalation.incident_id)
+            escalation.incident_id = None
+            entry = tx.history.add(
+                HistoryEntry(
+                    escalation_id=escalation_id,
+                    at=now,
+                    actor_user_id=actor.user_id,
+                    action=Action.leave_incident.value,
+                    from_state=escalation.state.value,
+                    to_state=escalation.state.value,
+                    target=incident.reference if incident else None,
+                )
+            )
+            for kind, due in target_timers(Target.acknowledge, now, escalation, self._policy):
+                tx.timers.add(escalation_id, kind, due)
+            for kind, due in target_timers(Target.resolve, escalation.raised_at, escalation, self._policy):
+                tx.timers.add(escalation_id, kind, max(due, now))
+            if escalation.card_posted:
+                ids = [
+                    tx.outbox.add(Message.update_card, now, escalation_id),
+                    tx.outbox.add(Message.thread_note, now, escalation_id, {"entry_id": entry.id}),
+                ]
+            else:
+                ids = [tx.outbox.add(Message.post_card, now, escalation_id)]
+            if incident is not None:
+                ids += schedule_card_update(tx, incident, now)
+            return ids
+
+    def _change(
+        self, key: str, incident_id: int, actor: Actor, status: str, customer_line: str, *, resolve: bool
+    ) -> IncidentOutcome | None:
+        check_responder(actor, self._policy)
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            if not tx.handled.first_time(key, now):
+                return None
+            incident = tx.incidents.get_for_update(incident_id)
+            if incident is None:
+                raise Refused("That incident no longer exists.")
+            if not incident.is_open:
+                raise Refused(f"{incident.reference} is already resolved.")
+            incident.status, incident.customer_line = status, customer_line
+            note = {"incident": incident_id, "by": actor.user_id, "resolved": resolve}
+            ids = [tx.outbox.add(Message.incident_note, now, None, note)]
+            linked = tx.incidents.linked(incident_id, active_only=True)
+            if resolve:
+                incident.state, incident.resolved_at, incident.resolved_by = (
+                    IncidentState.resolved,
+                    now,
+                    actor.user_id,
+                )
+                change = resolving(self._policy, actor.user_id, status, customer_line)
+                for escalation in linked:
+                    locked = tx.escalations.get_for_update(escalation.id or 0)
+                    if locked is not None:
+                        ids += transition(tx, locked, actor.user_id, Action.resolve, change, now)
+            else:
+                for agent in sorted({e.agent_user_id for e in linked}):
+                    payload = {"incident": incident_id, "user": agent, "line": customer_line}
+                    ids.append(tx.outbox.add(Message.incident_update_for_agent, now, None, payload))
+            ids += schedule_card_update(tx, incident, now)
+        return IncidentOutcome(incident, ids)
+
+    def _pending(self, tx: Transaction, suggestion_id: int) -> IncidentSuggestion:
+        suggestion = tx.incidents.suggestion(suggestion_id, for_update=True)
+        if suggestion is None:
+            raise Refused("That suggestion no longer exists.")
+        if suggestion.state is not SuggestionState.pending:
+            by = f" by <@{suggestion.decided_by}>" if suggestion.decided_by else ""
+            raise Refused(f"That suggestion was already {suggestion.state.value}{by}.")
+        return suggestion
+
+
+def incident_card_posted(tx: Transaction, clock: Clock, incident_id: int, channel: str, ts: str) -> list[int]:
+    """The card is up: remember where, and render it once more, since cases may have joined meanwhile."""
+    incident = tx.incidents.get_for_update(incident_id)
+    if incident is None:
+        return []
+    incident.card_channel_id, incident.card_ts = channel, ts
+    incident.card_rendered_at = clock.now()
+    return schedule_card_update(tx, incident, clock.now())
+
+
+def card_rendering(store: Store, clock: Clock, incident_id: int) -> tuple[Incident, list[Escalation]] | None:
+    """Take the queued update of the incident card: what to render now. A change committed after this
+    queues the next update, a second later at the earliest."""
+    with store.transaction() as tx:
+        incident = tx.incidents.get_for_update(incident_id)
+        if incident is None:
+            return None
+        incident.card_update_waiting = False
+        incident.card_rendered_at = clock.now()
+        return incident, tx.incidents.linked(incident_id)
+
+
+def suggestion_posted(tx: Transaction, suggestion_id: int, channel: str, ts: str) -> list[int]:
+    suggestion = tx.incidents.suggestion(suggestion_id, for_update=True)
+    if suggestion is not None:
+        suggestion.posts = [*suggestion.posts, [channel, ts]]
+    return []
+
+
+def load_incident(store: Store, incident_id: int) -> tuple[Incident, list[Escalation]]:
+    with store.reading() as tx:
+        incident = tx.incidents.get(incident_id)
+        if incident is None:
+            raise LookupError(f"incident {incident_id} does not exist")
+        return incident, tx.incidents.linked(incident_id)
+
+
+def load_suggestion(store: Store, suggestion_id: int) -> tuple[IncidentSuggestion, list[Escalation]]:
+    with store.reading() as tx:
+        suggestion = tx.incidents.suggestion(suggestion_id)
+        if suggestion is None:
+            raise LookupError(f"incident suggestion {suggestion_id} does not exist")
+        return suggestion, tx.incidents.in_suggestion(suggestion_id)

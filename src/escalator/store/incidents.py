@@ -1,0 +1,87 @@
+"""The queries incidents need: open incidents, their linked escalations, recent look-alikes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from escalator.domain.escalation import Escalation, State
+from escalator.domain.incidents import Incident, IncidentState, IncidentSuggestion, SuggestionState
+
+# Any fixed number: the PostgreSQL advisory lock that lets one transaction at a time place a new
+# escalation among incidents, so two workers never suggest or declare the same cluster twice.
+_PLACING_LOCK = 7_311_043
+_ACTIVE = (State.open, State.claimed)
+
+
+class IncidentRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def lock_placement(self) -> None:
+        """Serialise placing escalations among incidents (SQLite: its one writer already does)."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PLACING_LOCK})
+
+    def add(self, incident: Incident) -> Incident:
+        self._session.add(incident)
+        self._session.flush()
+        return incident
+
+    def get(self, incident_id: int) -> Incident | None:
+        return self._session.get(Incident, incident_id)
+
+    def get_for_update(self, incident_id: int) -> Incident | None:
+        return self._session.get(Incident, incident_id, with_for_update=True, populate_existing=True)
+
+    def open_ones(self) -> list[Incident]:
+        """Open incidents, the newest first."""
+        query = select(Incident).where(Incident.state == IncidentState.open).order_by(Incident.id.desc())
+        return list(self._session.scalars(query))
+
+    def linked(self, incident_id: int, *, active_only: bool = False) -> list[Escalation]:
+        query = select(Escalation).where(Escalation.incident_id == incident_id)
+        if active_only:
+            query = query.where(Escalation.state.in_(_ACTIVE))
+        return list(self._session.scalars(query.order_by(Escalation.id)))
+
+    def linked_count(self, incident_id: int) -> int:
+        query = select(func.count()).where(Escalation.incident_id == incident_id)
+        return int(self._session.scalar(query) or 0)
+
+    def recent_on_path(self, path_key: str, since: datetime, exclude: int) -> list[Escalation]:
+        """Escalations on a path raised since `since`, in no incident or suggestion yet."""
+        query = select(Escalation).where(
+            Escalation.path_key == path_key,
+            Escalation.raised_at >= since,
+            Escalation.incident_id.is_(None),
+            Escalation.suggestion_id.is_(None),
+            Escalation.state.in_(_ACTIVE),
+            Escalation.id != exclude,
+        )
+        return list(self._session.scalars(query.order_by(Escalation.id)))
+
+    def add_suggestion(self, suggestion: IncidentSuggestion) -> IncidentSuggestion:
+        self._session.add(suggestion)
+        self._session.flush()
+        return suggestion
+
+    def suggestion(self, suggestion_id: int, *, for_update: bool = False) -> IncidentSuggestion | None:
+        return self._session.get(
+            IncidentSuggestion, suggestion_id, with_for_update=for_update, populate_existing=for_update
+        )
+
+    def recent_suggestions(self, path_key: str, since: datetime) -> list[IncidentSuggestion]:
+        """Suggestions on a path made since `since` and not declared: a cluster is suggested once."""
+        query = select(IncidentSuggestion).where(
+            IncidentSuggestion.path_key == path_key,
+            IncidentSuggestion.created_at >= since,
+            IncidentSuggestion.state != SuggestionState.declared,
+        )
+        return list(self._session.scalars(query.order_by(IncidentSuggestion.id.desc())))
+
+    def in_suggestion(self, suggestion_id: int) -> list[Escalation]:
+        query = select(Escalation).where(Escalation.suggestion_id == suggestion_id).order_by(Escalation.id)
+        return list(self._session.scalars(query))
