@@ -72,6 +72,11 @@ class ApiStub:
             return 200, {"ok": True, "users": []}
         if method == "conversations.history":
             return 200, {"ok": True, "messages": [], "has_more": False}
+        if method == "conversations.info":  # the start-up checks: every channel exists, the bot in it
+            channel = str(_params(content_type, body).get("channel"))
+            return 200, {"ok": True, "channel": {"id": channel, "name": channel.lower(), "is_member": True}}
+        if method == "users.info":
+            return 200, {"ok": True, "user": {"id": str(_params(content_type, body).get("user"))}}
         return 200, {"ok": True}
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

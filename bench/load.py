@@ -62,12 +62,15 @@ CARD_CHANNEL = "C0123BILL"
 SLACK_DEADLINE = 3.0  # seconds: Slack shows the user an error when the ack takes longer
 
 
-def bench_policy() -> str:
+def bench_policy(incidents: bool = True) -> str:
     """policy.example.yml without business hours or a digest (routing never depends on the hour of the
-    run), its billing path owned by bench/slack_mix.py's eight specialists."""
+    run), its billing path owned by bench/slack_mix.py's eight specialists; without its `incident`
+    section when `incidents` is off (to see what placing cases among incidents costs)."""
     policy = yaml.safe_load((ROOT / "policy.example.yml").read_text())
     policy.pop("business_hours", None)
     policy.pop("digest", None)
+    if not incidents:
+        policy.pop("incident", None)
     policy["paths"]["billing"]["specialists"] = list(SPECIALISTS)
     return yaml.safe_dump(policy, sort_keys=False)
 
@@ -259,7 +262,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, folder: Path) -> None:
         self.args = args
         self.folder = folder
-        (folder / "policy.yml").write_text(bench_policy())
+        (folder / "policy.yml").write_text(bench_policy(not args.without_incidents))
         self.database = Database(args.database_url, folder)
         self.stub_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.stub_port}/api/"
@@ -699,6 +702,9 @@ def main() -> None:
         "--app", type=Path, default=ROOT / "app.py", help="the app to start (another checkout's)"
     )
     parser.add_argument("--keep", type=Path, help="keep the servers' logs and databases in this folder")
+    parser.add_argument(
+        "--without-incidents", action="store_true", help="drop the policy's incident section (detection off)"
+    )
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
     args = parser.parse_args()
     if args.database_url.startswith("postgresql://"):

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from slack_requests import AGENT, SlackSender, handoff_values, select, text
 from sqlalchemy import select as query
 
 from escalator.domain.escalation import Escalation, State
-from escalator.domain.incidents import Incident
+from escalator.domain.incidents import Incident, case_words, significant_words
 from escalator.policy import parse_policy
 from escalator.services.digest import Digests
 from escalator.slack.rendering.digest import digest_as_text, render_digest
@@ -395,3 +396,16 @@ def test_a_case_reopened_after_its_incident_gets_a_card_of_its_own(app: RunningA
     assert "ESC-1" in card.params["text"]
     reopened = escalations(app)[0]
     assert reopened.state is State.open and reopened.incident_id is None
+
+
+def test_what_makes_cases_alike_leaves_out_the_customers_name_and_account():
+    case = Escalation(
+        **{
+            **{f.name: None for f in fields(Escalation) if f.default is MISSING},
+            "customer_name": "Jane Doe",
+            "account_number": "12345",
+            "summary": "Jane Doe (account 12345) gets login error 503 since the upgrade",
+        }
+    )
+    assert case_words(case) == ["account", "login", "error", "503", "upgrade"]
+    assert significant_words("The customer says: " + "x" * 41 + " login") == ["login"]

@@ -27,6 +27,8 @@ _STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[a-z0-9][a-z0-9'_\-]*[a-z0-9]|[a-z0-9]")
 SHARED_WORDS = 2  # significant words two summaries must share to count as alike
+_LONGEST_WORD = 40  # longer "words" are pasted ids or garbage, not what went wrong
+TITLE_LENGTH = 200  # the stored title's column
 
 
 class IncidentState(StrEnum):
@@ -92,14 +94,21 @@ def significant_words(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for word in _WORD.findall(text.lower()):
         word = word.strip("'-_")
-        if (len(word) >= 3 or word.isdigit()) and word not in _STOPWORDS:
+        if (len(word) >= 3 or word.isdigit()) and len(word) <= _LONGEST_WORD and word not in _STOPWORDS:
             seen.setdefault(word)
     return list(seen)
 
 
+def case_words(escalation: Escalation) -> list[str]:
+    """The significant words of a case's summary, without its customer's name and account number: an
+    incident's title and the suggestion are shown in channels, and match other customers' cases."""
+    private = set(significant_words(f"{escalation.customer_name} {escalation.account_number}"))
+    return [word for word in significant_words(escalation.summary) if word not in private]
+
+
 def alike(words: Iterable[str], triggers: Iterable[str], other: Escalation) -> bool:
     """Two escalations are alike when they share two significant words, or a trigger word."""
-    shared = set(words) & set(significant_words(other.summary))
+    shared = set(words) & set(case_words(other))
     return len(shared) >= SHARED_WORDS or bool(set(triggers) & set(other.trigger_words))
 
 
@@ -108,18 +117,18 @@ def matches(incident: Incident, escalation: Escalation) -> bool:
     two of the incident's words in its summary."""
     if incident.path_key is not None and incident.path_key != escalation.path_key:
         return False
-    return len(set(incident.words) & set(significant_words(escalation.summary))) >= SHARED_WORDS
+    return len(set(incident.words) & set(case_words(escalation))) >= SHARED_WORDS
 
 
 def cluster_title(newest: Escalation, cluster: Sequence[Escalation]) -> tuple[str, list[str]]:
     """What a cluster is about: the words most of its summaries share (up to four), in the order the
     newest one says them; failing that, the trigger words they share."""
-    counts = Counter(word for e in cluster for word in set(significant_words(e.summary)))
-    common = [w for w in significant_words(newest.summary) if counts[w] * 2 > len(cluster)][:4]
+    counts = Counter(word for e in cluster for word in set(case_words(e)))
+    common = [w for w in case_words(newest) if counts[w] * 2 > len(cluster)][:4]
     if len(common) < SHARED_WORDS:
         triggers = Counter(word for e in cluster for word in set(e.trigger_words))
         common = [w for w, n in triggers.most_common(2) if n * 2 > len(cluster)] or common
-    return " ".join(common) or newest.summary[:40], common
+    return (" ".join(common) or newest.summary[:40])[:TITLE_LENGTH], common
 
 
 def may_respond(actor: Actor, policy: Policy) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from escalator.domain.escalation import Escalation
+from escalator.domain.incidents import INCIDENT_PREFIX
 from escalator.store.database import Store
 
 FIELDS = (
@@ -49,6 +50,7 @@ FIELDS = (
     "csat",
     "cancel_reason",
     "trigger_words",
+    "incident",
 )
 
 
@@ -108,4 +110,5 @@ def _row(e: Escalation) -> dict[str, Any]:
         "csat": e.csat,
         "cancel_reason": e.cancel_reason,
         "trigger_words": " ".join(e.trigger_words),
+        "incident": f"{INCIDENT_PREFIX}{e.incident_id}" if e.incident_id else None,
     }

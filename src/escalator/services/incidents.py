@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from escalator.clock import Clock
-from escalator.domain.escalation import Approval, Escalation, EscalationType
+from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import (
+    SHARED_WORDS,
+    TITLE_LENGTH,
     Incident,
     IncidentState,
     IncidentSuggestion,
     SuggestionState,
     alike,
+    case_words,
     check_responder,
     cluster_title,
     matches,
-    significant_words,
 )
 from escalator.domain.lifecycle import Action, Actor, Refused, is_supervisor
 from escalator.domain.sla import Target
@@ -66,12 +68,12 @@ def place(
     tx.incidents.lock_placement()
     incident = _incident_for(tx, escalation, choice)
     if incident is None and escalation.escalation_type is EscalationType.incident and not choice.none:
-        words = significant_words(escalation.summary)[:TITLE_WORDS]
+        words = case_words(escalation)[:TITLE_WORDS]
         incident = tx.incidents.add(
             Incident(
                 declared_at=now,
                 declared_by=escalation.agent_user_id,
-                title=" ".join(words) or escalation.summary[:60],
+                title=(" ".join(words) or escalation.summary[:60])[:TITLE_LENGTH],
                 words=words,
                 path_key=escalation.path_key,
             )
@@ -105,9 +107,10 @@ def _count_towards_suggestion(
     if detect is None:
         return []
     since = now - detect.within
-    words = significant_words(escalation.summary)
+    words = case_words(escalation)
     for suggestion in tx.incidents.recent_suggestions(escalation.path_key, since):
-        if suggestion.words and len(set(suggestion.words) & set(words)) >= min(2, len(suggestion.words)):
+        shared = set(suggestion.words) & set(words)
+        if suggestion.words and len(shared) >= min(SHARED_WORDS, len(suggestion.words)):
             escalation.suggestion_id = suggestion.id
             return []
     cluster = [
@@ -265,7 +268,7 @@ class Incidents:
                 )
             if escalation.incident_id is None:
                 raise Refused(f"{escalation.reference} is not part of an incident.")
-            if escalation.is_finished:
+            if escalation.state not in (State.open, State.claimed):
                 raise Refused(f"{escalation.reference} is already {escalation.state.value}.")
             incident = tx.incidents.get_for_update(escalation.incident_id)
             escalation.incident_id = None
@@ -280,10 +283,12 @@ class Incidents:
                     target=incident.reference if incident else None,
                 )
             )
-            for kind, due in target_timers(Target.acknowledge, now, escalation, self._policy):
-                tx.timers.add(escalation_id, kind, due)
-            for kind, due in target_timers(Target.resolve, escalation.raised_at, escalation, self._policy):
-                tx.timers.add(escalation_id, kind, max(due, now))
+            acknowledge = target_timers(Target.acknowledge, now, escalation, self._policy)
+            resolve = target_timers(Target.resolve, escalation.raised_at, escalation, self._policy)
+            tx.timers.add_many(
+                escalation_id,
+                [(k, due, {}) for k, due in acknowledge] + [(k, max(due, now), {}) for k, due in resolve],
+            )
             if escalation.card_posted:
                 ids = [
                     tx.outbox.add(Message.update_card, now, escalation_id),

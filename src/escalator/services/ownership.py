@@ -269,8 +269,7 @@ def transition(
     )
     if effects.cancel_timers:
         tx.timers.cancel(escalation_id, effects.cancel_timers)
-    for kind, due, payload in effects.timers:
-        tx.timers.add(escalation_id, kind, due, payload)
+    tx.timers.add_many(escalation_id, effects.timers)
     messages = [(Message.thread_note, {"entry_id": entry.id}), *effects.messages]
     if effects.card_moves:  # the card is posted anew first, so the note lands in the new card's thread
         messages = [*effects.messages, messages[0]]

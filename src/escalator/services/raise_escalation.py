@@ -106,12 +106,15 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
                 to_state=escalation.state.value,
             )
         )
-        for target in Target:
-            for kind, due in target_timers(target, now, escalation, policy):
-                tx.timers.add(escalation.id, kind, due)
+        planned = [
+            (kind, due, {})
+            for target in Target
+            for kind, due in target_timers(target, now, escalation, policy)
+        ]
         deadline_reminder = customer_deadline_timer(escalation, policy, now)
         if deadline_reminder is not None:
-            tx.timers.add(escalation.id, TimerKind.customer_deadline, deadline_reminder)
+            planned.append((TimerKind.customer_deadline, deadline_reminder, {}))
+        tx.timers.add_many(escalation.id, planned)
         placement = place(tx, policy, escalation, command.incident, now)
         if placement.incident is None:  # a case in an incident has no card: the incident's speaks for it
             placement.outbox_ids.insert(0, tx.outbox.add(Message.post_card, now, escalation.id))

@@ -274,6 +274,22 @@ class TimerRepository:
         )
         return int(result.scalar_one())
 
+    def add_many(self, escalation_id: int, planned: Iterable[tuple[str, datetime, dict[str, Any]]]) -> None:
+        """Several timers of one case in one statement: a new case's clocks are set while its form waits."""
+        rows = [
+            {
+                "escalation_id": escalation_id,
+                "kind": kind,
+                "due_at": due_at,
+                "status": "pending",
+                "payload": payload,
+                "attempts": 0,
+            }
+            for kind, due_at, payload in planned
+        ]
+        if rows:
+            self._session.execute(timers.insert(), rows)
+
     def next_due(self, now: datetime, passed_over: set[int]) -> Timer | None:
         """The earliest due timer, not locked: the caller locks its case first, then the timer, in the
         order every other change takes them. Reads only pending rows, through the (status, due_at) index."""
