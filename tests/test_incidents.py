@@ -340,14 +340,15 @@ def test_the_digest_counts_incidents_customers_affected_and_time_to_resolve(
     )
 
 
-def test_the_server_spaces_card_updates_a_second_apart_in_real_time(tmp_path: Path, slack_api: SlackApiStub):
-    """The same burst against `python app.py` (two workers and the delivery process), on the wall clock."""
+def test_the_server_spaces_card_updates_a_second_apart_in_real_time(
+    tmp_path: Path, slack_api: SlackApiStub, database_url: str
+):
+    """The same burst against `python app.py` (two workers and the delivery process), on the wall clock,
+    in parallel: on PostgreSQL, joins race the delivery process's renders, and none may be lost."""
     (tmp_path / "policy.yml").write_text(
         ALWAYS_OPEN_POLICY_YAML + INCIDENT_POLICY[INCIDENT_POLICY.index("incident:") :]
     )
-    process, base = serve_against(
-        tmp_path, slack_api, DATABASE_URL=f"sqlite:///{tmp_path / 'burst.db'}", ESCALATOR_WORKERS="2"
-    )
+    process, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url, ESCALATOR_WORKERS="2")
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
     try:
         first = handoff_values(

@@ -94,7 +94,9 @@ def _incident_for(tx: Transaction, escalation: Escalation, choice: IncidentChoic
             return picked
     if escalation.approval is Approval.pending:
         return None  # a supervisor decides its refund on its card: it keeps one
-    return next((i for i in tx.incidents.open_ones() if matches(i, escalation)), None)
+    match = next((i for i in tx.incidents.open_ones() if matches(i, escalation)), None)
+    # Locked, and read afresh: whether a card update is already queued must not be a stale answer.
+    return tx.incidents.get_for_update(match.id) if match is not None and match.id is not None else None
 
 
 def _count_towards_suggestion(

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.incidents import Incident, IncidentState, IncidentSuggestion, SuggestionState
+from escalator.store import tables  # noqa: F401  (maps the classes before the queries below use them)
 
 # Any fixed number: the PostgreSQL advisory lock that lets one transaction at a time place a new
 # escalation among incidents, so two workers never suggest or declare the same cluster twice.
 _PLACING_LOCK = 7_311_043
 _ACTIVE = (State.open, State.claimed)
+# Every new case runs these two while its form waits: built once (building a statement costs more than
+# running it on a small table).
+_OPEN = select(Incident).where(Incident.state == IncidentState.open).order_by(Incident.id.desc())
+_RECENT_SUGGESTIONS = (
+    select(IncidentSuggestion)
+    .where(
+        IncidentSuggestion.path_key == bindparam("path_key"),
+        IncidentSuggestion.created_at >= bindparam("since"),
+        IncidentSuggestion.state != SuggestionState.declared,
+    )
+    .order_by(IncidentSuggestion.id.desc())
+)
 
 
 class IncidentRepository:
@@ -38,8 +51,7 @@ class IncidentRepository:
 
     def open_ones(self) -> list[Incident]:
         """Open incidents, the newest first."""
-        query = select(Incident).where(Incident.state == IncidentState.open).order_by(Incident.id.desc())
-        return list(self._session.scalars(query))
+        return list(self._session.scalars(_OPEN))
 
     def linked(self, incident_id: int, *, active_only: bool = False) -> list[Escalation]:
         query = select(Escalation).where(Escalation.incident_id == incident_id)
@@ -75,12 +87,7 @@ class IncidentRepository:
 
     def recent_suggestions(self, path_key: str, since: datetime) -> list[IncidentSuggestion]:
         """Suggestions on a path made since `since` and not declared: a cluster is suggested once."""
-        query = select(IncidentSuggestion).where(
-            IncidentSuggestion.path_key == path_key,
-            IncidentSuggestion.created_at >= since,
-            IncidentSuggestion.state != SuggestionState.declared,
-        )
-        return list(self._session.scalars(query.order_by(IncidentSuggestion.id.desc())))
+        return list(self._session.scalars(_RECENT_SUGGESTIONS, {"path_key": path_key, "since": since}))
 
     def in_suggestion(self, suggestion_id: int) -> list[Escalation]:
         query = select(Escalation).where(Escalation.suggestion_id == suggestion_id).order_by(Escalation.id)
