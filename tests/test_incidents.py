@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from slack_api_stub import Call, SlackApiStub
 from slack_requests import AGENT, SlackSender, handoff_values, select, text
 from sqlalchemy import select as query
 
+from escalator.cli import main as escalator
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.incidents import Incident, case_words, significant_words
 from escalator.policy import parse_policy
@@ -259,9 +261,19 @@ def test_a_status_update_reaches_every_linked_agent_privately(app: RunningApp, s
     for agent in agents:
         lines = [c for c in posts_to(slack_api, agent) if "Update on *INC-1*" in everything(c)]
         assert len(lines) == 1 and "Logins are slow; fixed within the hour." in everything(lines[0])
+    app.slack.submit_form(
+        "incident_update_form",
+        declared.id,
+        {"status": text("Failover done."), "customer_line": text("Logins work again for most.")},
+        ONCALL,
+    )
+    app.settle()
     card_ts = incident(app).card_ts
-    (note,) = [c for c in posts_to(slack_api, INCIDENTS) if c.params.get("thread_ts") == card_ts]
-    assert "<@U0ONCALL> posted an update: Auth service overloaded" in note.params["text"]
+    notes = [c.params["text"] for c in posts_to(slack_api, INCIDENTS) if c.params.get("thread_ts") == card_ts]
+    assert notes == [  # each as it was posted, in order
+        "<@U0ONCALL> posted an update: Auth service overloaded; failing over.",
+        "<@U0ONCALL> posted an update: Failover done.",
+    ]
 
 
 def test_resolving_reaches_every_linked_agent_once_and_starts_closing_the_loop(
@@ -410,3 +422,48 @@ def test_what_makes_cases_alike_leaves_out_the_customers_name_and_account():
     )
     assert case_words(case) == ["account", "login", "error", "503", "upgrade"]
     assert significant_words("The customer says: " + "x" * 41 + " login") == ["login"]
+
+
+def test_a_case_whose_refund_awaits_a_supervisor_keeps_its_card(app: RunningApp, slack_api: SlackApiStub):
+    submit(app, "Login error 503 for everyone", AGENT, escalation_type=select("incident", "radio_buttons"))
+    refund = {"type": "number_input", "value": "120"}  # over the agent's authority of 50: a supervisor's call
+    up = select("hierarchical", "radio_buttons")
+    saved = submit(
+        app, "Login error 503 and wants 120 back", "U0REFUND", refund_amount=refund, escalation_type=up
+    )
+    assert saved.get("response_action") == "update", saved
+    case = escalations(app)[-1]
+    assert case.incident_id is None
+    (card,) = [c for c in posts_to(slack_api, SUPERVISORS) if "ESC-2" in c.params["text"]]
+    assert '"approve"' in everything(card)
+
+
+def test_resolving_leaves_out_a_case_cancelled_meanwhile(app: RunningApp, slack_api: SlackApiStub):
+    agents = raise_cluster(app, 5)
+    declare(app, slack_api)
+    app.slack.submit_form("cancel_form", 1, {"reason": text("Duplicate of ESC-2")}, agents[0])
+    app.settle()
+    app.slack.submit_form(
+        "incident_resolve_form", 1, {"status": text("Fixed."), "customer_line": text("Works again.")}, ONCALL
+    )
+    app.settle()
+    states = [e.state for e in escalations(app)]
+    assert states == [State.cancelled] + [State.resolved] * 4
+    assert not [c for c in posts_to(slack_api, agents[0]) if "Works again." in everything(c)]
+
+
+def test_forgetting_a_customer_rewrites_the_suggestion_that_listed_their_case(
+    app: RunningApp, slack_api: SlackApiStub, monkeypatch: pytest.MonkeyPatch
+):
+    agents = raise_cluster(app, 4)
+    submit(app, f"{OUTAGE} for the customer on account 778899", agents[0], account_number=text("778899"))
+    (suggestion,) = posts_to(slack_api, SUPERVISORS)
+    assert "account 778899" in everything(suggestion)
+    monkeypatch.setenv("DATABASE_URL", app.store.url)
+    assert escalator(["forget", "--account", "778899"]) == 0
+    app.clock.set(datetime.now(UTC) + timedelta(minutes=1))  # the command queues on the wall clock
+    app.deliver_due()
+    rewritten = [
+        c for c in slack_api.calls_to("chat.update") if c.params.get("ts") == suggestion.response["ts"]
+    ]
+    assert rewritten and "778899" not in everything(rewritten[-1])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import WEDNESDAY_MORNING, FakeClock
 
-from escalator.store.database import Store
-from escalator.store.tables import metadata
+from escalator.store.database import Store, alembic_config
+from escalator.store.tables import escalation_events, escalations, metadata, outbox, timers
 
 
 def test_migrations_create_exactly_the_described_schema(store: Store):
@@ -73,3 +74,85 @@ def test_a_request_key_is_handled_once(store: Store):
     with store.transaction() as tx:
         assert not tx.handled.first_time("event:Ev1", WEDNESDAY_MORNING)
         assert tx.handled.first_time("event:Ev2", WEDNESDAY_MORNING)
+
+
+def test_upgrading_a_database_that_holds_cases_keeps_them(database_url: str):
+    """Each migration runs on a store in use: rows in every table pointing at a case (on SQLite, with
+    its foreign keys enforced), not only on an empty one."""
+    store = Store(database_url)
+    raised = WEDNESDAY_MORNING
+    with store.engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+    with store.engine.begin() as connection:
+        connection.execute(
+            escalations.insert(),
+            {
+                "id": 1,
+                "raised_at": raised,
+                "agent_user_id": "U0AGENT",
+                "origin": "command",
+                "idempotency_key": "upgrade:1",
+                "customer_name": "Jane Doe",
+                "account_number": "12345",
+                "summary": "Double charge",
+                "steps_taken": "Checked",
+                "desired_outcome": "Reversal",
+                "customer_tone": "Calm",
+                "customer_consent": True,
+                "path_key": "billing",
+                "escalation_type": "functional",
+                "priority": "P2",
+                "trigger_words": [],
+                "approval": "not_needed",
+                "state": "open",
+                "routed_channel_id": "C0123BILL",
+                "after_hours": False,
+                "acknowledge_by": raised + timedelta(minutes=15),
+                "first_update_by": raised + timedelta(hours=2),
+                "resolve_by": raised + timedelta(days=1),
+            },
+        )
+        connection.execute(
+            timers.insert(),
+            {
+                "escalation_id": 1,
+                "kind": "acknowledge_breach",
+                "due_at": raised,
+                "status": "pending",
+                "payload": {},
+                "attempts": 0,
+            },
+        )
+        connection.execute(
+            escalation_events.insert(),
+            {
+                "escalation_id": 1,
+                "at": raised,
+                "actor_user_id": "U0AGENT",
+                "action": "raise",
+                "to_state": "open",
+            },
+        )
+        connection.execute(
+            outbox.insert(),
+            {
+                "escalation_id": 1,
+                "kind": "post_card",
+                "payload": {},
+                "status": "pending",
+                "created_at": raised,
+                "due_at": raised,
+                "attempts": 0,
+            },
+        )
+
+    store.migrate()
+
+    assert store.schema_is_current()
+    with store.reading() as tx:
+        case = tx.escalations.get(1)
+        assert case is not None and case.customer_name == "Jane Doe" and case.incident_id is None
+        assert [e.action for e in tx.history.of(1)] == ["raise"]
+    store.dispose()

@@ -111,8 +111,9 @@ class DatabaseFigures:
             "escalator_outbox_oldest_waiting_seconds",
             "How long the oldest undelivered Slack message has waited (0 when none waits).",
         )
+        # A message queued for later (a spaced card update) waits from its due time, not before it.
         oldest.add_metric(
-            [], (now - figures.oldest_waiting).total_seconds() if figures.oldest_waiting else 0.0
+            [], max(0.0, (now - figures.oldest_waiting).total_seconds()) if figures.oldest_waiting else 0.0
         )
         yield oldest
         given_up = GaugeMetricFamily(

@@ -128,7 +128,8 @@ def cluster_title(newest: Escalation, cluster: Sequence[Escalation]) -> tuple[st
     if len(common) < SHARED_WORDS:
         triggers = Counter(word for e in cluster for word in set(e.trigger_words))
         common = [w for w, n in triggers.most_common(2) if n * 2 > len(cluster)] or common
-    return (" ".join(common) or newest.summary[:40])[:TITLE_LENGTH], common
+    # Never the raw summary: it can hold a customer's name, and the title is shown in channels.
+    return (" ".join(common) or f"{len(cluster)} similar escalations")[:TITLE_LENGTH], common
 
 
 def may_respond(actor: Actor, policy: Policy) -> bool:

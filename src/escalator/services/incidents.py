@@ -31,6 +31,7 @@ from escalator.services.messages import Message
 from escalator.services.ownership import resolving, transition
 from escalator.store.database import Store, Transaction
 
+_ACTIVE = (State.open, State.claimed)
 # However many escalations join at once, the incident card is updated at most this often.
 CARD_UPDATE_SPACING = timedelta(seconds=1)
 TITLE_WORDS = 6  # of a summary, for an incident declared from one escalation
@@ -65,6 +66,8 @@ def place(
     (type incident), join an open one it matches, or else count it towards a suggestion."""
     if policy.incident is None:
         return Placement(None, [])
+    if escalation.approval is Approval.pending:
+        return Placement(None, [])  # a supervisor decides its refund with its card's buttons: it keeps one
     tx.incidents.lock_placement()
     incident = _incident_for(tx, escalation, choice)
     if incident is None and escalation.escalation_type is EscalationType.incident and not choice.none:
@@ -73,7 +76,7 @@ def place(
             Incident(
                 declared_at=now,
                 declared_by=escalation.agent_user_id,
-                title=(" ".join(words) or escalation.summary[:60])[:TITLE_LENGTH],
+                title=(" ".join(words) or f"declared with {escalation.reference}")[:TITLE_LENGTH],
                 words=words,
                 path_key=escalation.path_key,
             )
@@ -92,11 +95,13 @@ def _incident_for(tx: Transaction, escalation: Escalation, choice: IncidentChoic
         picked = tx.incidents.get_for_update(choice.join)
         if picked is not None and picked.is_open:
             return picked
-    if escalation.approval is Approval.pending:
-        return None  # a supervisor decides its refund on its card: it keeps one
     match = next((i for i in tx.incidents.open_ones() if matches(i, escalation)), None)
-    # Locked, and read afresh: whether a card update is already queued must not be a stale answer.
-    return tx.incidents.get_for_update(match.id) if match is not None and match.id is not None else None
+    if match is None or match.id is None:
+        return None
+    # Locked, and read afresh: it may have been resolved meanwhile, and whether a card update is
+    # already queued must not be a stale answer.
+    locked = tx.incidents.get_for_update(match.id)
+    return locked if locked is not None and locked.is_open else None
 
 
 def _count_towards_suggestion(
@@ -225,8 +230,9 @@ class Incidents:
                 tx.outbox.add(Message.post_incident_card, now, None, {"incident": incident.id}),
                 tx.outbox.add(Message.update_suggestion, now, None, {"suggestion": suggestion.id}),
             ]
-            for escalation in tx.incidents.in_suggestion(suggestion.id or 0):
-                if not escalation.is_finished and escalation.incident_id is None:
+            for member in tx.incidents.in_suggestion(suggestion.id or 0):
+                escalation = tx.escalations.get_for_update(member.id or 0)  # as it is now, held
+                if escalation and escalation.state in _ACTIVE and escalation.incident_id is None:
                     ids += _join(tx, incident, escalation, actor.user_id, now)
         return IncidentOutcome(incident, ids)
 
@@ -261,6 +267,10 @@ class Incidents:
         with self._store.transaction() as tx:
             if not tx.handled.first_time(key, now):
                 return []
+            # The incident first, then the case: the order resolving takes them in, so the two never
+            # wait on each other.
+            seen = tx.escalations.get(escalation_id)
+            incident = tx.incidents.get_for_update(seen.incident_id) if seen and seen.incident_id else None
             escalation = tx.escalations.get_for_update(escalation_id)
             if escalation is None:
                 raise Refused("That escalation no longer exists.")
@@ -268,11 +278,10 @@ class Incidents:
                 raise Refused(
                     "Only the agent who raised it, or a supervisor, can take it out of an incident."
                 )
-            if escalation.incident_id is None:
+            if escalation.incident_id is None or incident is None or incident.id != escalation.incident_id:
                 raise Refused(f"{escalation.reference} is not part of an incident.")
             if escalation.state not in (State.open, State.claimed):
                 raise Refused(f"{escalation.reference} is already {escalation.state.value}.")
-            incident = tx.incidents.get_for_update(escalation.incident_id)
             escalation.incident_id = None
             entry = tx.history.add(
                 HistoryEntry(
@@ -282,7 +291,7 @@ class Incidents:
                     action=Action.leave_incident.value,
                     from_state=escalation.state.value,
                     to_state=escalation.state.value,
-                    target=incident.reference if incident else None,
+                    target=incident.reference,
                 )
             )
             acknowledge = target_timers(Target.acknowledge, now, escalation, self._policy)
@@ -298,9 +307,7 @@ class Incidents:
                 ]
             else:
                 ids = [tx.outbox.add(Message.post_card, now, escalation_id)]
-            if incident is not None:
-                ids += schedule_card_update(tx, incident, now)
-            return ids
+            return ids + schedule_card_update(tx, incident, now)
 
     def _change(
         self, key: str, incident_id: int, actor: Actor, status: str, customer_line: str, *, resolve: bool
@@ -316,7 +323,14 @@ class Incidents:
             if not incident.is_open:
                 raise Refused(f"{incident.reference} is already resolved.")
             incident.status, incident.customer_line = status, customer_line
-            note = {"incident": incident_id, "by": actor.user_id, "resolved": resolve}
+            # The note carries its own texts: a later update must not rewrite what this one said.
+            note = {
+                "incident": incident_id,
+                "by": actor.user_id,
+                "resolved": resolve,
+                "status": status,
+                "customer_line": customer_line,
+            }
             ids = [tx.outbox.add(Message.incident_note, now, None, note)]
             linked = tx.incidents.linked(incident_id, active_only=True)
             if resolve:
@@ -328,7 +342,8 @@ class Incidents:
                 change = resolving(self._policy, actor.user_id, status, customer_line)
                 for escalation in linked:
                     locked = tx.escalations.get_for_update(escalation.id or 0)
-                    if locked is not None:
+                    # Cancelled, resolved or taken out since the list was read: not this resolve's.
+                    if locked and locked.incident_id == incident_id and locked.state in _ACTIVE:
                         ids += transition(tx, locked, actor.user_id, Action.resolve, change, now)
             else:
                 for agent in sorted({e.agent_user_id for e in linked}):

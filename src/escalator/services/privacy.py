@@ -85,4 +85,7 @@ def _erase(store: Store, clock: Clock, escalation_id: int, why: str) -> tuple[st
             if (channel, ts) != (escalation.card_channel_id, escalation.card_ts):
                 payload = {"channel": channel, "ts": ts}
                 queued.append(tx.outbox.add(Message.erase_message, now, escalation_id, payload))
+        if escalation.suggestion_id is not None:  # "Possible incident" lists its summary: shown again, erased
+            payload = {"suggestion": escalation.suggestion_id}
+            queued.append(tx.outbox.add(Message.update_suggestion, now, None, payload))
         return escalation.reference, queued

@@ -278,21 +278,27 @@ class Deliveries:
         incident, _ = load_incident(self._store, int(message.payload["incident"]))
         if incident.card_ts is None:
             raise DeliveryNotReady(f"{incident.reference} has no card yet")
-        note = render_incident_note(incident, str(message.payload["by"]), bool(message.payload["resolved"]))
+        payload = message.payload
+        note = render_incident_note(
+            str(payload["by"]),
+            bool(payload["resolved"]),
+            str(payload["status"]),
+            str(payload["customer_line"]),
+        )
         self._send(message, str(incident.card_channel_id), note, thread_ts=incident.card_ts)
         return None
 
     def incident_suggestion(self, message: OutboxMessage) -> FollowUp | None:
         suggestion_id = int(message.payload["suggestion"])
         suggestion, members = load_suggestion(self._store, suggestion_id)
-        shown = render_suggestion(suggestion, members, self._policy, self._clock.now())
+        shown = render_suggestion(suggestion, members, self._policy)
         posted = self._send(message, str(message.payload["to"]), shown)
         channel, ts = str(posted["channel"]), str(posted["ts"])
         return lambda tx: suggestion_posted(tx, suggestion_id, channel, ts)
 
     def update_suggestion(self, message: OutboxMessage) -> FollowUp | None:
         suggestion, members = load_suggestion(self._store, int(message.payload["suggestion"]))
-        shown = render_suggestion(suggestion, members, self._policy, self._clock.now())
+        shown = render_suggestion(suggestion, members, self._policy)
         for channel, ts in suggestion.posts:
             self._gateway.call("chat.update", channel=channel, ts=ts, **shown.as_params())
         return None

@@ -12,6 +12,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 
 from escalator.log_format import request_context
 from escalator.metrics import SLACK_REQUESTS, TIME_TO_ACK
+from escalator.slack.ids import CallbackId, IncidentActionId
 from escalator.slack.payloads import parse_escalation_id
 
 log = logging.getLogger("escalator.requests")
@@ -19,6 +20,16 @@ log = logging.getLogger("escalator.requests")
 # Names come from the app's own manifest and blocks; anything else is folded, so that a payload
 # cannot grow the metrics' label sets.
 _NAME = re.compile(r"^[A-Za-z0-9_:/.\-]{1,64}$")
+_ABOUT_INCIDENTS = frozenset(
+    {
+        IncidentActionId.declare,
+        IncidentActionId.dismiss,
+        IncidentActionId.post_update,
+        IncidentActionId.resolve,
+        CallbackId.incident_update_form,
+        CallbackId.incident_resolve_form,
+    }
+)
 
 
 class ObservedApp(App):  # type: ignore[misc]  # slack_bolt's App is untyped in places
@@ -75,11 +86,16 @@ def slack_request_id(body: dict[str, Any]) -> str | None:
 
 
 def escalation_mentioned(body: dict[str, Any]) -> int | None:
-    """The escalation a button or a case form is about, as the app wrote it into them."""
+    """The escalation a button or a case form is about, as the app wrote it into them (an incident's
+    buttons and forms carry the incident's or the suggestion's id instead)."""
     actions = body.get("actions")
     if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        if actions[0].get("action_id") in _ABOUT_INCIDENTS:
+            return None
         value = actions[0].get("value") or ""
         return parse_escalation_id(str(value).split(":", 1)[0])
+    if _get(body, "view", "callback_id") in _ABOUT_INCIDENTS:
+        return None
     metadata = _get(body, "view", "private_metadata")
     return parse_escalation_id(metadata) if isinstance(metadata, str) else None
 

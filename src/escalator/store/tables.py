@@ -86,10 +86,11 @@ escalations = Table(
     Column("card_ts", String(32)),
     Column("delivery_problem", String(64)),
     Column("personal_data_removed_at", UtcDateTime),
-    # Part of an incident: no card of its own; the incident's card speaks for it.
-    Column("incident_id", Integer, ForeignKey("incidents.id")),
+    # Part of an incident: no card of its own; the incident's card speaks for it. (No foreign keys: see
+    # migration 0006; incidents and suggestions are never deleted.)
+    Column("incident_id", Integer),
     # In a cluster suggested as an incident (so it is suggested once).
-    Column("suggestion_id", Integer, ForeignKey("incident_suggestions.id")),
+    Column("suggestion_id", Integer),
     Index(None, "state", "raised_at"),
     Index(None, "card_channel_id", "card_ts"),
     # What the digest and exports aggregate by.

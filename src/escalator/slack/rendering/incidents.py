@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from escalator.domain.escalation import Escalation
@@ -53,9 +52,10 @@ def render_incident_card(incident: Incident, linked: list[Escalation], policy: P
 
 
 def render_suggestion(
-    suggestion: IncidentSuggestion, members: list[Escalation], policy: Policy, now: datetime
+    suggestion: IncidentSuggestion, members: list[Escalation], policy: Policy
 ) -> SlackMessage:
-    span = humanize(max(now, max((e.raised_at for e in members), default=now)) - suggestion.first_raised_at)
+    last = max((e.raised_at for e in members), default=suggestion.first_raised_at)
+    span = humanize(last - suggestion.first_raised_at)
     headline = (
         f"Possible incident: {len(members)} escalations about “{mrkdwn_escape(suggestion.title)}” in {span}"
     )
@@ -104,12 +104,13 @@ def render_incident_update_for_agent(incident: Incident, cases: list[Escalation]
     )
 
 
-def render_incident_note(incident: Incident, by: str, resolved: bool) -> SlackMessage:
+def render_incident_note(by: str, resolved: bool, status: str, customer_line: str) -> SlackMessage:
+    """One status update (or the resolution) in the incident card's thread, as it was posted."""
     verb = "resolved the incident" if resolved else "posted an update"
     return message(
         "incident_notice.json.j2",
-        headline=f"<@{by}> {verb}: {mrkdwn_escape(incident.status or '')}",
-        lines=[f"*For customers:* {_customer_line(incident)}"],
+        headline=f"<@{by}> {verb}: {clip(mrkdwn_escape(status), 2800)}",
+        lines=[f"*For customers:* {clip(mrkdwn_escape(customer_line), 2700)}"],
         leave=None,
     )
 

@@ -58,16 +58,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_incident_suggestions_path_key_created_at", "incident_suggestions", ["path_key", "created_at"]
     )
-    with op.batch_alter_table("escalations") as batch:
-        batch.add_column(sa.Column("incident_id", sa.Integer()))
-        batch.add_column(sa.Column("suggestion_id", sa.Integer()))
-        batch.create_foreign_key("fk_escalations_incident_id_incidents", "incidents", ["incident_id"], ["id"])
-        batch.create_foreign_key(
-            "fk_escalations_suggestion_id_incident_suggestions",
-            "incident_suggestions",
-            ["suggestion_id"],
-            ["id"],
-        )
+    # Plain columns, added in place: a foreign key would make SQLite copy the whole table, and dropping
+    # the old copy fails while timers, history and outbox rows point at its cases. Incidents and
+    # suggestions are never deleted, so nothing can dangle.
+    op.add_column("escalations", sa.Column("incident_id", sa.Integer()))
+    op.add_column("escalations", sa.Column("suggestion_id", sa.Integer()))
     op.create_index("ix_escalations_incident_id", "escalations", ["incident_id"])
     op.create_index("ix_escalations_path_key_raised_at", "escalations", ["path_key", "raised_at"])
 
@@ -75,10 +70,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_escalations_path_key_raised_at", "escalations")
     op.drop_index("ix_escalations_incident_id", "escalations")
-    with op.batch_alter_table("escalations") as batch:
-        batch.drop_constraint("fk_escalations_suggestion_id_incident_suggestions", type_="foreignkey")
-        batch.drop_constraint("fk_escalations_incident_id_incidents", type_="foreignkey")
-        batch.drop_column("suggestion_id")
-        batch.drop_column("incident_id")
+    op.drop_column("escalations", "suggestion_id")
+    op.drop_column("escalations", "incident_id")
     op.drop_table("incident_suggestions")
     op.drop_table("incidents")
