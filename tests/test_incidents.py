@@ -467,3 +467,22 @@ def test_forgetting_a_customer_rewrites_the_suggestion_that_listed_their_case(
         c for c in slack_api.calls_to("chat.update") if c.params.get("ts") == suggestion.response["ts"]
     ]
     assert rewritten and "778899" not in everything(rewritten[-1])
+
+
+def test_the_form_lists_the_open_incidents_for_the_agent_to_pick(app: RunningApp, slack_api: SlackApiStub):
+    app.slack.command("login is broken")
+    app.settle()
+    assert '"block_id": "incident"' not in json.dumps(slack_api.calls_to("views.open")[-1].params)
+    submit(app, "Login error 503 for everyone", AGENT, escalation_type=select("incident", "radio_buttons"))
+    app.clock.advance(seconds=6)  # the list is kept five seconds
+
+    app.slack.command("login is broken")
+    app.settle()
+
+    (menu,) = [
+        b
+        for b in slack_api.calls_to("views.open")[-1].params["view"]["blocks"]
+        if b.get("block_id") == "incident"
+    ]
+    options = [(o["value"], o["text"]["text"]) for o in menu["element"]["options"]]
+    assert options == [("1", "INC-1 · login error 503 everyone"), ("none", "Not part of an incident")]

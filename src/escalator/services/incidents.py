@@ -35,6 +35,7 @@ _ACTIVE = (State.open, State.claimed)
 # However many escalations join at once, the incident card is updated at most this often.
 CARD_UPDATE_SPACING = timedelta(seconds=1)
 TITLE_WORDS = 6  # of a summary, for an incident declared from one escalation
+OPEN_LIST_TTL = timedelta(seconds=5)  # how long the form's list of open incidents is reused
 
 
 @dataclass(frozen=True)
@@ -187,10 +188,18 @@ class Incidents:
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._listed: tuple[datetime, list[Incident]] | None = None
 
     def open_ones(self) -> list[Incident]:
+        """The open incidents for the handoff form's menu. Every /escalate opens the form, so the list
+        is kept a few seconds; a case that matches an incident the menu missed still joins it on submit."""
+        now, listed = self._clock.now(), self._listed
+        if listed is not None and now - listed[0] < OPEN_LIST_TTL:
+            return listed[1]
         with self._store.reading() as tx:
-            return tx.incidents.open_ones()
+            incidents = tx.incidents.open_ones()
+        self._listed = (now, incidents)
+        return incidents
 
     def get(self, incident_id: int) -> Incident | None:
         with self._store.reading() as tx:
