@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scheduler_tick import FixedClock, drop_schema, fresh_database
+from scheduler_tick import POLICY, FixedClock, drop_schema, fresh_database
 
 from escalator.domain.escalation import EscalationType, Origin
 from escalator.domain.handoff import Handoff
@@ -25,15 +25,6 @@ from escalator.policy import Priority, parse_policy
 from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
 from escalator.store.database import Store
 
-POLICY = """
-timezone: Europe/London
-priorities:
-  P2: {acknowledge: 15m, first_update: 2h, resolve: 1d}
-paths:
-  billing: {label: Billing, channel: C0123BILL, specialists: [U0ALEX]}
-supervisors: {channel: C0123SUP}
-authority: {agent: 50, supervisor: 500}
-"""
 INCIDENTS = """
 incident:
   channel: C0123INC

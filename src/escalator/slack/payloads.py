@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from escalator.domain.escalation import Origin
 from escalator.domain.handoff import HandoffField, HandoffForm, clean_text
+
+log = logging.getLogger(__name__)
 
 # Slack's ids (users, channels, teams) and message timestamps are short; the database keeps 32 characters
 # of them. A longer one is forged, and is refused here rather than by the database mid-transaction.
@@ -231,3 +234,15 @@ def _choice(value: object, limit: int) -> str | None:
 def describe(exc: ValidationError) -> str:
     """A short, secret-free account of what was wrong with a payload, for the log."""
     return json.dumps([{"loc": list(e["loc"]), "type": e["type"]} for e in exc.errors()][:5])
+
+
+def button_press(body: dict[str, Any], what: str) -> tuple[BlockActions, int] | None:
+    """A button press and the id its value carries (an escalation's, or an incident's for its
+    buttons), or None, logged, for a payload the app's own buttons would never send."""
+    try:
+        press = BlockActions.model_validate(body)
+    except ValidationError as exc:
+        log.warning("malformed %s: %s", what, describe(exc))
+        return None
+    target = press.escalation_id()
+    return None if target is None else (press, target)

@@ -16,7 +16,7 @@ from escalator.services.ownership import Outcome
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import ActionId
 from escalator.slack.listeners.home import publish_home
-from escalator.slack.payloads import BlockActions, describe
+from escalator.slack.payloads import BlockActions, button_press
 from escalator.slack.rendering.card import render_full_note
 from escalator.slack.rendering.ownership import (
     render_cancel_form,
@@ -58,14 +58,10 @@ _FORMS: dict[ActionId, tuple[Action, Callable[[Escalation, Runtime], dict[str, A
 def register(app: App, runtime: Runtime) -> None:
     def on_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        try:
-            press = BlockActions.model_validate(body)
-        except ValidationError as exc:
-            log.warning("malformed button press: %s", describe(exc))
+        pressed = button_press(body, "button press")
+        if pressed is None:
             return
-        escalation_id = press.escalation_id()
-        if escalation_id is None:
-            return
+        press, escalation_id = pressed
         action_id = ActionId(press.action.action_id)
         actor = runtime.directory.actor(press.user.id)
         try:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from escalator.domain.lifecycle import Refused
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import CallbackId, IncidentActionId
-from escalator.slack.payloads import BlockActions, ViewSubmission, describe
+from escalator.slack.payloads import ViewSubmission, button_press, describe
 from escalator.slack.rendering.incidents import render_incident_form
 from escalator.slack.runtime import Runtime
 
@@ -28,14 +28,10 @@ _FORMS = {
 def register(app: App, runtime: Runtime) -> None:
     def on_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        try:
-            press = BlockActions.model_validate(body)
-        except ValidationError as exc:
-            log.warning("malformed incident button press: %s", describe(exc))
+        pressed = button_press(body, "incident button press")
+        if pressed is None:
             return
-        target = press.escalation_id()  # the suggestion's, the incident's or the case's id
-        if target is None:
-            return
+        press, target = pressed  # the suggestion's, the incident's or the case's id
         action = IncidentActionId(press.action.action_id)
         actor = runtime.directory.actor(press.user.id)
         try:
