@@ -69,7 +69,7 @@ def place(
         return Placement(None, [])
     if escalation.approval is Approval.pending:
         return Placement(None, [])  # a supervisor decides its refund with its card's buttons: it keeps one
-    tx.incidents.lock_placement()
+    tx.incidents.lock_placement(escalation.path_key)
     incident = _incident_for(tx, escalation, choice)
     if incident is None and escalation.escalation_type is EscalationType.incident and not choice.none:
         words = case_words(escalation)[:TITLE_WORDS]
@@ -222,8 +222,9 @@ class Incidents:
         with self._store.transaction() as tx:
             if not tx.handled.first_time(key, now):
                 return None
-            tx.incidents.lock_placement()
             suggestion = self._pending(tx, suggestion_id)
+            # Cases of its path being stored now are placed before, or after, this: none is missed.
+            tx.incidents.lock_placement(suggestion.path_key)
             incident = tx.incidents.add(
                 Incident(
                     declared_at=now,

@@ -11,8 +11,8 @@ from escalator.domain.escalation import Escalation, State
 from escalator.domain.incidents import Incident, IncidentState, IncidentSuggestion, SuggestionState
 from escalator.store import tables  # noqa: F401  (maps the classes before the queries below use them)
 
-# Any fixed number: the PostgreSQL advisory lock that lets one transaction at a time place a new
-# escalation among incidents, so two workers never suggest or declare the same cluster twice.
+# Any fixed number: with the path, the PostgreSQL advisory lock that lets one transaction at a time place
+# a new escalation of that path among incidents, so two workers never suggest or declare a cluster twice.
 _PLACING_LOCK = 7_311_043
 _ACTIVE = (State.open, State.claimed)
 # Every new case runs these two while its form waits: built once (building a statement costs more than
@@ -33,10 +33,14 @@ class IncidentRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def lock_placement(self) -> None:
-        """Serialise placing escalations among incidents (SQLite: its one writer already does)."""
+    def lock_placement(self, path_key: str) -> None:
+        """Serialise placing escalations among incidents, path by path: clusters and incidents belong to
+        one path, so cases on other paths need not wait (SQLite: its one writer serialises anyway)."""
         if self._session.get_bind().dialect.name == "postgresql":
-            self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PLACING_LOCK})
+            self._session.execute(
+                text("SELECT pg_advisory_xact_lock(:key, hashtext(:path))"),
+                {"key": _PLACING_LOCK, "path": path_key},
+            )
 
     def add(self, incident: Incident) -> Incident:
         self._session.add(incident)
