@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.policy import Policy
-from escalator.slack.gateway import SlackCallFailed, SlackGateway
+from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
 from escalator.slack.scopes import BOT_SCOPES
 from escalator.store.database import Store
 
@@ -116,10 +116,13 @@ def _clock_check(policy: Policy, now: datetime) -> Check:
     )
 
 
-def workspace_checks(gateway: SlackGateway, policy: Policy) -> list[Check]:
-    """Ask Slack whether the token, its scopes, and everything the policy names are usable."""
+def workspace_checks(
+    gateway: SlackGateway, policy: Policy, identity: BotIdentity | None = None
+) -> list[Check]:
+    """Ask Slack whether the token, its scopes, and everything the policy names are usable. `identity`:
+    auth.test's answer, when the caller has it already."""
     try:
-        identity = gateway.identity()
+        identity = identity or gateway.identity()
     except SlackCallFailed as exc:
         if exc.transient:
             return [Check(False, "slack token", f"Slack could not be reached ({exc.error})", _CANNOT_REACH)]

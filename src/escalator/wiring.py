@@ -27,7 +27,7 @@ from escalator.services.digest import Digests, record_contacts
 from escalator.services.privacy import RetentionPurge
 from escalator.settings import Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
-from escalator.slack.gateway import SlackCallFailed
+from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
 from escalator.slack.runtime import Runtime
 from escalator.store.database import Store
 from escalator.web import EscalatorWeb
@@ -62,11 +62,12 @@ def prepare_start(settings: Settings, policy: Policy) -> None:
     `escalator check`'s workspace and policy checks, logging what fails (the app starts anyway)."""
     if not settings.socket_mode:
         share_between_processes()  # before the first figure is counted, and before gunicorn forks
-    signed_in = verify_bot_token(settings)
+    gateway = build_gateway(settings)
+    identity = verify_bot_token(gateway)
     migrate_or_exit(settings.DATABASE_URL)
     checks = policy_checks(policy, SystemClock().now())
-    if signed_in:  # else each lookup would wait out SLACK_API_TIMEOUT in turn
-        checks += workspace_checks(build_gateway(settings), policy)
+    if identity is not None:  # else each lookup would wait out SLACK_API_TIMEOUT in turn
+        checks += workspace_checks(gateway, policy, identity)
     for check in checks:
         if check.passed is False:
             log.warning(
@@ -95,18 +96,18 @@ def migrate_or_exit(database_url: str) -> None:
         store.dispose()
 
 
-def verify_bot_token(settings: Settings) -> bool:
+def verify_bot_token(gateway: SlackGateway) -> BotIdentity | None:
     """Ask Slack (through SLACK_API_URL) whether the bot token works; exit 2 when it is refused.
 
     When Slack cannot be reached the app starts anyway and says so: it retries what it must deliver.
-    Returns whether Slack signed the token in.
+    Returns who the token signs in as, or None when Slack did not say.
     """
     try:
-        identity = build_gateway(settings).call("auth.test")
+        identity = gateway.identity()
     except SlackCallFailed as exc:
         if exc.transient:
             log.warning("could not reach Slack to check SLACK_BOT_TOKEN (%s); starting anyway", exc.error)
-            return False
+            return None
         if exc.error in _BAD_TOKEN:
             exit_with_configuration_error(
                 ConfigurationError(
@@ -116,9 +117,9 @@ def verify_bot_token(settings: Settings) -> bool:
                 )
             )
         log.warning("Slack answered auth.test with %s; starting anyway", exc.error)
-        return False
-    log.info("signed in to Slack as %s in %s", identity.get("user_id"), identity.get("team"))
-    return True
+        return None
+    log.info("signed in to Slack as %s in %s", identity.user_id, identity.team)
+    return identity
 
 
 def configure_logging(log_format: str | None = None) -> None:

@@ -401,12 +401,24 @@ def suggestion_posted(tx: Transaction, suggestion_id: int, channel: str, ts: str
     return []
 
 
-def load_incident(store: Store, incident_id: int) -> tuple[Incident, list[Escalation]]:
+def load_incident(store: Store, incident_id: int) -> Incident:
     with store.reading() as tx:
-        incident = tx.incidents.get(incident_id)
-        if incident is None:
-            raise LookupError(f"incident {incident_id} does not exist")
-        return incident, tx.incidents.linked(incident_id)
+        return _incident(tx, incident_id)
+
+
+def load_incident_cases(
+    store: Store, incident_id: int, agent: str | None = None
+) -> tuple[Incident, list[Escalation]]:
+    """The incident with its cases (only `agent`'s, when given: one note per agent must not read all)."""
+    with store.reading() as tx:
+        return _incident(tx, incident_id), tx.incidents.linked(incident_id, agent=agent)
+
+
+def _incident(tx: Transaction, incident_id: int) -> Incident:
+    incident = tx.incidents.get(incident_id)
+    if incident is None:
+        raise LookupError(f"incident {incident_id} does not exist")
+    return incident
 
 
 def load_suggestion(store: Store, suggestion_id: int) -> tuple[IncidentSuggestion, list[Escalation]]:

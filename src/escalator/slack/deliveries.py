@@ -24,6 +24,7 @@ from escalator.services.incidents import (
     card_rendering,
     incident_card_posted,
     load_incident,
+    load_incident_cases,
     load_suggestion,
     suggestion_posted,
 )
@@ -254,7 +255,7 @@ class Deliveries:
         if self._policy.incident is None:
             return None
         incident_id = int(message.payload["incident"])
-        incident, linked = load_incident(self._store, incident_id)
+        incident, linked = load_incident_cases(self._store, incident_id)
         if incident.card_ts is not None:
             return None
         card = render_incident_card(incident, linked, self._policy)
@@ -275,7 +276,7 @@ class Deliveries:
         return None
 
     def incident_note(self, message: OutboxMessage) -> FollowUp | None:
-        incident, _ = load_incident(self._store, int(message.payload["incident"]))
+        incident = load_incident(self._store, int(message.payload["incident"]))
         if incident.card_ts is None:
             raise DeliveryNotReady(f"{incident.reference} has no card yet")
         payload = message.payload
@@ -305,16 +306,16 @@ class Deliveries:
 
     def incident_joined(self, message: OutboxMessage) -> FollowUp | None:
         escalation = self._escalation(message)
-        incident, _ = load_incident(self._store, int(message.payload["incident"]))
+        incident = load_incident(self._store, int(message.payload["incident"]))
         if escalation.incident_id != incident.id:
             return None  # taken out of it again since
         self._send(message, escalation.agent_user_id, render_incident_joined(escalation, incident))
         return None
 
     def incident_update_for_agent(self, message: OutboxMessage) -> FollowUp | None:
-        incident, linked = load_incident(self._store, int(message.payload["incident"]))
         agent = str(message.payload["user"])
-        cases = [e for e in linked if e.agent_user_id == agent and not e.is_finished]
+        incident, linked = load_incident_cases(self._store, int(message.payload["incident"]), agent)
+        cases = [e for e in linked if not e.is_finished]
         line = render_incident_update_for_agent(incident, cases, str(message.payload["line"]))
         self._send(message, agent, line)
         return None

@@ -57,8 +57,12 @@ class IncidentRepository:
         """Open incidents, the newest first."""
         return list(self._session.scalars(_OPEN))
 
-    def linked(self, incident_id: int, *, active_only: bool = False) -> list[Escalation]:
+    def linked(
+        self, incident_id: int, *, active_only: bool = False, agent: str | None = None
+    ) -> list[Escalation]:
         query = select(Escalation).where(Escalation.incident_id == incident_id)
+        if agent is not None:
+            query = query.where(Escalation.agent_user_id == agent)
         if active_only:
             query = query.where(Escalation.state.in_(_ACTIVE))
         return list(self._session.scalars(query.order_by(Escalation.id)))
