@@ -56,7 +56,7 @@ def start_app_process(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str]
         try:
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
                 return process, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or listening while its workers start
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

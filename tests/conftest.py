@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -21,11 +21,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from slack_api_stub import SlackApiStub
 from slack_requests import SlackSender
 
+from escalator.delivery.pacer import SLACK_LIMITS, Limit
 from escalator.log_format import ContextThreadPool
 from escalator.policy import Policy, parse_policy
 from escalator.settings import Settings
 from escalator.store.database import Store
-from escalator.wiring import Worker, build_worker
+from escalator.wiring import Delivery, Worker, build_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret"
@@ -103,6 +104,9 @@ class FakeClock:
     def set(self, moment: datetime) -> None:
         with self._lock:
             self._now = moment
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds=seconds)
 
 
 @pytest.fixture
@@ -233,13 +237,18 @@ class RunningApp:
         if not self.executor.idle.wait(timeout):
             raise AssertionError("listeners still busy")
 
+    @property
+    def delivery(self) -> Delivery:
+        assert self.worker.delivery is not None
+        return self.worker.delivery
+
     def deliver_due(self) -> int:
-        """Deliver what is due in the outbox, as the scheduler does on each tick."""
-        return self.worker.runtime.outbox.deliver_due()
+        """Deliver what is ready in the outbox, as the delivery loop does; returns how many were tried."""
+        return self.delivery.engine.drain()
 
     def tick(self) -> None:
-        """One scheduler tick, as the background thread runs it every ESCALATOR_TICK seconds."""
-        self.worker.scheduler.tick()
+        """One tick of the delivery loop: the timers that are due, then what is ready to send."""
+        self.delivery.tick()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -247,12 +256,23 @@ class RunningApp:
         self.worker.close()
 
 
-def start_app(database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy) -> RunningApp:
+# Slack's limits, loose enough that a test's fake clock, which only moves when told, never has to wait
+# for them; test_pacing.py holds the app to the real ones.
+ROOMY_LIMITS = {key: Limit(per_second=1000.0, burst=1000) for key in SLACK_LIMITS}
+
+
+def start_app(
+    database_url: str,
+    slack_api: SlackApiStub,
+    clock: FakeClock,
+    policy: Policy,
+    limits: Mapping[str, Limit] = ROOMY_LIMITS,
+) -> RunningApp:
     # A short Web API timeout so "Slack hangs" tests take a second, not ten.
     settings = make_settings(database_url, slack_api, SLACK_API_TIMEOUT=1.0)
     executor = TrackingExecutor(max_workers=8)
     slack_api.clock = lambda: clock.now().timestamp()
-    worker = build_worker(settings, policy, clock, background=False, executor=executor)
+    worker = build_worker(settings, policy, clock, background=False, executor=executor, limits=limits)
     return RunningApp(worker, executor, clock, slack_api.response_url)
 
 

@@ -38,7 +38,7 @@ def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningA
     assert running_app.deliver_due() == 0  # not before Retry-After
     running_app.clock.advance(seconds=29)
     assert running_app.deliver_due() == 0
-    running_app.clock.advance(seconds=2)
+    running_app.clock.advance(seconds=3)  # Retry-After, and the jitter of at most a second
     running_app.deliver_due()
 
     assert len(_posts_to(slack_api, "C0123BILL")) == 2  # the refused attempt and the one that landed
@@ -49,8 +49,8 @@ def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningA
     assert len(slack_api.calls_to("chat.postMessage")) == 3
     assert _outbox_states(running_app) == [
         ("post_card", "delivered"),
-        ("publish_home", "delivered"),
         ("tell_agent_next_steps", "delivered"),
+        ("publish_home", "delivered"),
     ]
 
 
@@ -74,8 +74,10 @@ def test_server_errors_and_hangs_are_retried_and_the_card_is_never_posted_twice(
         "C0123BILL",
         hung.response["ts"],
     )
-    searches = slack_api.calls_to("conversations.history")  # before each retry
-    assert [s.params["channel"] for s in searches] == ["C0123BILL", "C0123BILL"]
+    # The 503 proved nothing was posted: its retry posts without looking. The hang proved nothing
+    # either way: its retry looks first.
+    searches = slack_api.calls_to("conversations.history")
+    assert [s.params["channel"] for s in searches] == ["C0123BILL"]
     assert len(slack_api.posted["C0123BILL"]) == 1  # what the channel shows: one card
     assert len(_posts_to(slack_api, AGENT)) == 1
 
@@ -94,7 +96,7 @@ def test_a_dm_whose_answer_was_lost_is_not_sent_again(running_app: RunningApp, s
     assert len(slack_api.posted[dm]) == 1
     assert len(_posts_to(slack_api, AGENT)) == 1
     assert slack_api.calls_to("conversations.open")[-1].params["users"] == AGENT
-    assert _outbox_states(running_app)[-1] == ("tell_agent_next_steps", "delivered")
+    assert ("tell_agent_next_steps", "delivered") in _outbox_states(running_app)
 
 
 def test_a_missing_channel_goes_to_the_supervisors_and_the_agent_learns_what_to_do(
@@ -164,8 +166,8 @@ def test_a_card_waiting_for_slack_survives_a_restart(
     clock.advance(minutes=1)
     restarted = build_worker(make_settings(database_url, slack_api), policy, clock, background=False)
     try:
-        restarted.runtime.outbox.deliver_due()
-        restarted.runtime.outbox.deliver_due()
+        restarted.delivery.engine.drain()  # type: ignore[union-attr]
+        restarted.delivery.engine.drain()  # type: ignore[union-attr]
     finally:
         restarted.close()
 

@@ -405,8 +405,8 @@ def test_a_case_reopened_after_its_incident_gets_a_card_of_its_own(app: RunningA
     app.slack.press("reopen", 1, AGENT, channel_id="D0AGENT")
     app.settle()
 
-    (card,) = posts_to(slack_api, TECH)
-    assert "ESC-1" in card.params["text"]
+    card, note = posts_to(slack_api, TECH)  # the card, then the reopening in its thread
+    assert "ESC-1" in card.params["text"] and note.params["thread_ts"] == card.response["ts"]
     reopened = escalations(app)[0]
     assert reopened.state is State.open and reopened.incident_id is None
 

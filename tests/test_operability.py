@@ -276,7 +276,7 @@ def test_metrics_read_the_queue_timers_states_and_breaches_from_the_database(
     running_app.clock.advance(minutes=20)
     raise_escalation_without_waiting(running_app)
     found = scrape(running_app)
-    assert value(found, "escalator_outbox_waiting") == 1  # the new card (the agent's note follows it)
+    assert value(found, "escalator_outbox_waiting") == 2  # the new card, and the agent's note behind it
     assert value(found, "escalator_outbox_oldest_waiting_seconds") >= 0
     assert value(found, "escalator_timers_due") >= 1  # the technical case's acknowledge breach
     assert value(found, "escalator_timers_late") >= 1  # due 5 min ago, unfired

@@ -130,7 +130,7 @@ def test_typed_text_can_never_ping_or_link(policy: Policy):
     for message in (
         render_card(escalation, policy),
         render_next_steps(escalation, policy),
-        render_delivery_alert(replace(escalation, delivery_problem="not_in_channel"), policy, "C0123BILL"),
+        render_delivery_alert(escalation, policy, "C0123BILL", "not_in_channel"),
     ):
         everything = message.text + json.dumps(message.blocks, ensure_ascii=False)
         for forged in (

@@ -240,8 +240,8 @@ def test_a_timer_due_while_the_app_was_down_fires_once_after_start(
     clock.set(escalation.raised_at + timedelta(hours=1))
     for _ in range(2):  # two starts, each ticking twice: still one nudge
         worker = build_worker(make_settings(database_url, slack_api), policy, clock, background=False)
-        worker.scheduler.tick()
-        worker.scheduler.tick()
+        worker.delivery.tick()  # type: ignore[union-attr]
+        worker.delivery.tick()  # type: ignore[union-attr]
         worker.close()
 
     assert len(posts(slack_api, BILLING, NUDGE_TEXT)) == 1

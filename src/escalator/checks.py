@@ -13,10 +13,12 @@ from datetime import datetime
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from escalator.metrics import DELIVERY_SILENT_AFTER
 from escalator.policy import Policy
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
 from escalator.slack.scopes import BOT_SCOPES
 from escalator.store.database import Store
+from escalator.store.processes import DeliveryProcessSeen
 
 _MARKS = {True: "✓", False: "✗", None: "!"}
 _REINSTALL = (
@@ -66,6 +68,48 @@ def database_check(database_url: str) -> Check:
             "run `escalator migrate` (the app also migrates when it starts)",
         )
     return Check(True, "database", f"{where} is reachable and its schema is current")
+
+
+def delivery_checks(database_url: str, now: datetime) -> list[Check]:
+    """Is a delivery process running, and has any message been given up?"""
+    store = Store(database_url)
+    try:
+        with store.reading() as tx:
+            seen = tx.processes.seen()
+            dead = tx.outbox.dead()
+    except SQLAlchemyError:
+        return []  # the database check says why
+    finally:
+        store.dispose()
+    checks = [_delivering_check(seen, now)]
+    if dead:
+        oldest = dead[0]
+        about = f" (the oldest: {oldest.kind}" + (
+            f" of ESC-{oldest.escalation_id}" if oldest.escalation_id else ""
+        )
+        checks.append(
+            Check(
+                False,
+                "outbox",
+                f"{len(dead)} message(s) given up{about}, {oldest.error})",
+                "see `escalator outbox list`; fix what Slack refused, then `escalator outbox retry --all`",
+            )
+        )
+    else:
+        checks.append(Check(True, "outbox", "no message given up"))
+    return checks
+
+
+def _delivering_check(seen: list[DeliveryProcessSeen], now: datetime) -> Check:
+    alive = [p for p in seen if now - p.seen_at <= DELIVERY_SILENT_AFTER]
+    if alive:
+        names = ", ".join(p.name for p in alive)
+        return Check(True, "delivery", f"{len(alive)} delivery process(es) running ({names})")
+    fix = "start one: `escalator deliver` (python app.py runs one beside the web workers)"
+    if not seen:
+        return Check(None, "delivery", "no delivery process has run yet", fix)
+    last = max(p.seen_at for p in seen)
+    return Check(False, "delivery", f"no delivery process has run since {last:%Y-%m-%d %H:%M} UTC", fix)
 
 
 def policy_checks(policy: Policy, now: datetime) -> list[Check]:

@@ -1,8 +1,9 @@
-"""The `escalator` command, for admins and supervisors.
+"""The `escalator` command, for admins, supervisors and deployments.
 
-`migrate [--sql]`, `check`, `backup PATH`, `history ESC-42`, `digest [--date] [--dry-run]`,
-`export --since … [--until …] [--format]`, `contacts --date … --count …`, `forget --account …`.
-Each reads only the environment it needs.
+The processes: `web` (Slack's requests), `deliver` (timers and everything sent to Slack).
+The admin's: `migrate [--sql]`, `check`, `backup PATH`, `history ESC-42`, `digest [--date] [--dry-run]`,
+`export --since … [--until …] [--format]`, `contacts --date … --count …`, `forget --account …`,
+`outbox list|retry|drop`. Each reads only the environment it needs.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from escalator.checks import Check, database_check, failed, policy_checks, workspace_checks
+from escalator.checks import Check, database_check, delivery_checks, failed, policy_checks, workspace_checks
 from escalator.clock import SystemClock
 from escalator.domain.escalation import Escalation, parse_reference
 from escalator.domain.history import HistoryEntry
+from escalator.domain.messages import recipient
 from escalator.errors import ConfigurationError
 from escalator.logs import remember_secrets
+from escalator.metrics import share_between_processes
 from escalator.policy import Policy, load_policy
+from escalator.server import serve_http, serve_socket_mode
 from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
 from escalator.services.privacy import forget_account
@@ -35,7 +39,84 @@ from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.rendering.digest import digest_as_text, render_digest
 from escalator.store.backup import backup_sqlite, sqlite_file
 from escalator.store.database import Store
-from escalator.wiring import configure_logging, exit_with_configuration_error, migrate_or_exit
+from escalator.store.repositories import DeadMessage
+from escalator.wiring import (
+    build_worker,
+    configure_logging,
+    exit_with_configuration_error,
+    load_configuration,
+    migrate_or_exit,
+    prepare_start,
+    run_deliverer,
+    web_worker_factory,
+)
+
+
+def web(args: argparse.Namespace) -> int:
+    """Serve Slack's requests (HTTP mode's web workers, or the Socket Mode connection); deliver nothing."""
+    settings, policy = load_configuration()
+    if not args.prepared:
+        if not settings.socket_mode:
+            share_between_processes()  # before the first figure is counted, and before gunicorn forks
+        prepare_start(settings, policy)
+    if settings.socket_mode:
+        serve_socket_mode(settings, build_worker(settings, policy, delivers=False))
+    else:
+        serve_http(settings, web_worker_factory(settings, policy), args.listen_fd)
+    return 0
+
+
+def deliver(args: argparse.Namespace) -> int:
+    """Run a delivery process: the timers, the digest, the purge, and every message sent to Slack."""
+    settings, policy = load_configuration()
+    if not args.prepared:
+        migrate_or_exit(settings.DATABASE_URL)
+    run_deliverer(settings, policy, args.port)
+    return 0
+
+
+def outbox(args: argparse.Namespace) -> int:
+    """The messages Slack refused for good or that ran out of tries: list them, retry them, drop them."""
+    settings = _settings(DatabaseSettings)
+    store = _open_store(settings.DATABASE_URL)
+    try:
+        if args.action == "list":
+            with store.reading() as tx:
+                listed = tx.outbox.dead(waiting=args.waiting)
+            print(format_outbox(listed, waiting=args.waiting))
+            return 0
+        ids = None if args.all else args.ids
+        if not args.all and not ids:
+            print(f"escalator: name the messages to {args.action} (their ids), or --all", file=sys.stderr)
+            return 2
+        with store.transaction() as tx:
+            now = SystemClock().now()
+            done = tx.outbox.revive(ids, now) if args.action == "retry" else tx.outbox.drop(ids, now)
+    finally:
+        store.dispose()
+    missing = sorted(set(ids or []) - set(done))
+    verb = "queued again" if args.action == "retry" else "dropped"
+    print(f"{verb}: {', '.join(map(str, done))}" if done else f"nothing {verb}")
+    if missing:
+        print(f"escalator: not dead, or no such message: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 1
+    if done and args.action == "retry":
+        print("a running delivery process sends them within seconds")
+    return 0
+
+
+def format_outbox(messages: list[DeadMessage], *, waiting: bool) -> str:
+    if not messages:
+        return "no messages waiting" if waiting else "no dead messages"
+    lines = [f"{'id':>7}  {'queued (UTC)':<19}  {'case':<8}  {'kind':<26}  {'to':<12}  {'tries':>5}  why"]
+    for m in messages:
+        case = f"ESC-{m.escalation_id}" if m.escalation_id else "-"
+        to = recipient(m.pace_key) or "-"
+        lines.append(
+            f"{m.id:>7}  {m.created_at:%Y-%m-%d %H:%M:%S}  {case:<8}  {m.kind:<26}  {to:<12}  "
+            f"{m.attempts:>5}  {m.error or ''}"
+        )
+    return "\n".join(lines)
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -240,6 +321,8 @@ def check(_: argparse.Namespace) -> int:
             ]
     if database_url is not None:
         results.append(database_check(database_url))
+        if results[-1].passed:
+            results += delivery_checks(database_url, SystemClock().now())
     if policy is not None:
         results += policy_checks(policy, SystemClock().now())
     if settings is not None and policy is not None:
@@ -342,7 +425,24 @@ def build_parser() -> argparse.ArgumentParser:
     erase = commands.add_parser("forget", help=forget.__doc__)
     erase.add_argument("--account", required=True, help="the customer's account number, as typed in the form")
     erase.set_defaults(run=forget)
+    serving = commands.add_parser("web", help=web.__doc__)
+    serving.add_argument("--prepared", action="store_true", help=_PREPARED)
+    serving.add_argument("--listen-fd", type=int, help="serve on this listening socket instead of PORT")
+    serving.set_defaults(run=web)
+    delivering = commands.add_parser("deliver", help=deliver.__doc__)
+    delivering.add_argument("--prepared", action="store_true", help=_PREPARED)
+    delivering.add_argument("--port", type=int, help="serve /healthz and /metrics on this port")
+    delivering.set_defaults(run=deliver)
+    messages = commands.add_parser("outbox", help=outbox.__doc__)
+    messages.add_argument("action", choices=("list", "retry", "drop"))
+    messages.add_argument("ids", nargs="*", type=int, help="message ids (as `list` shows them)")
+    messages.add_argument("--all", action="store_true", help="every dead message")
+    messages.add_argument("--waiting", action="store_true", help="list the messages still waiting instead")
+    messages.set_defaults(run=outbox)
     return parser
+
+
+_PREPARED = "the start-up checks and migrations were done already (python app.py does them once)"
 
 
 def main(argv: list[str] | None = None) -> int:

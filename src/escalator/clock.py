@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -11,7 +12,14 @@ class Clock(Protocol):
         """The current time, timezone-aware, in UTC."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass (a fake clock moves on instead)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

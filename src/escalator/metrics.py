@@ -29,6 +29,8 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # A timer this long past its time has not been fired by a tick that should have: the deliverer is
 # stopped, stuck, or cannot reach the database.
 TIMER_LATE_AFTER = timedelta(minutes=1)
+# A delivery process says it is alive every tick; one silent this long is stopped or stuck.
+DELIVERY_SILENT_AFTER = timedelta(minutes=1)
 
 # Every metric here has labels: a labelled metric makes its values when first used, after
 # share_between_processes has chosen where they live.
@@ -95,7 +97,7 @@ class DatabaseFigures:
         now = self._clock.now()
         try:
             with self._store.reading() as tx:
-                figures = tx.gauges.read(now, now - TIMER_LATE_AFTER)
+                figures = tx.gauges.read(now, now - TIMER_LATE_AFTER, now - DELIVERY_SILENT_AFTER)
         except SQLAlchemyError:
             up.add_metric([], 0)
             yield up
@@ -117,10 +119,17 @@ class DatabaseFigures:
         )
         yield oldest
         given_up = GaugeMetricFamily(
-            "escalator_outbox_given_up", "Slack messages given up after Slack refused them for good."
+            "escalator_outbox_given_up",
+            "Dead Slack messages: refused for good, or out of tries (`escalator outbox list`).",
         )
         given_up.add_metric([], figures.outbox_given_up)
         yield given_up
+        delivering = GaugeMetricFamily(
+            "escalator_delivery_processes",
+            f"Delivery processes heard from in the last {int(DELIVERY_SILENT_AFTER.total_seconds())} s.",
+        )
+        delivering.add_metric([], figures.delivery_processes)
+        yield delivering
         due = GaugeMetricFamily("escalator_timers_due", "Timers (SLA, reminders) whose time has come.")
         due.add_metric([], figures.timers_due)
         yield due

@@ -1,18 +1,14 @@
-"""Serving: gunicorn (threaded workers) in HTTP mode, or a Socket Mode connection."""
+"""Serving Slack's requests: gunicorn's threaded web workers in HTTP mode, or a Socket Mode connection."""
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
@@ -22,11 +18,10 @@ from slack_sdk.errors import SlackApiError
 from escalator.errors import ConfigurationError
 from escalator.log_format import formatter
 from escalator.metrics import MULTIPROCESS_VARIABLE, forget_shared
-from escalator.policy import Policy
-from escalator.scheduler import Wake
+from escalator.probes import serve_probes
 from escalator.settings import Settings
 from escalator.web import EscalatorWeb
-from escalator.wiring import Worker, exit_with_configuration_error, run_deliverer, web_worker_factory
+from escalator.wiring import Worker, exit_with_configuration_error
 
 log = logging.getLogger(__name__)
 
@@ -57,73 +52,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
             self._worker.close()
 
 
-class DeliveryProcess:
-    """The process that talks to Slack for the web workers: they acknowledge and store, it delivers.
-
-    Kept apart so that rendering and posting never compete with acknowledgements for a worker's
-    interpreter, and run at a lower CPU priority, so that under load Slack's 3-second deadline wins
-    and deliveries queue in the database instead. Forked from gunicorn's master, and forked again if
-    it dies.
-    """
-
-    NICENESS = 15
-
-    def __init__(self, settings: Settings, policy: Policy, wake: Wake) -> None:
-        self._args = (settings, policy, wake)
-        self._stopping = threading.Event()
-        self._pid: int | None = None
-        self._watcher = threading.Thread(target=self._watch, name="deliverer-watch", daemon=True)
-
-    def start(self) -> None:
-        self._spawn()
-        self._watcher.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM: it finishes the delivery in progress, then exits."""
-        self._stopping.set()
-        if self._pid is None or not self._alive():
-            return
-        os.kill(self._pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self._alive():
-            if time.monotonic() > deadline:
-                os.kill(self._pid, signal.SIGKILL)
-                return
-            time.sleep(0.05)
-
-    def _spawn(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # the delivery process
-            code = 1
-            try:
-                os.nice(self.NICENESS)
-                run_deliverer(*self._args)
-                code = 0
-            except BaseException:
-                log.exception("the delivery process failed")
-            finally:
-                os._exit(code)
-        self._pid = pid
-
-    def _alive(self) -> bool:
-        assert self._pid is not None
-        try:
-            pid, _ = os.waitpid(self._pid, os.WNOHANG)
-        except ChildProcessError:
-            return False  # gunicorn's master reaps every child that exits, ours included
-        return pid == 0
-
-    def _watch(self) -> None:
-        while not self._stopping.wait(1.0):
-            if not self._alive() and not self._stopping.is_set():
-                log.error("the delivery process exited; starting it again")
-                self._spawn()
-
-
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """How the web workers are served (bench/floor_app.py serves the framework's floor the same way)."""
+def gunicorn_options(settings: Settings, listen_fd: int | None = None) -> dict[str, Any]:
+    """How the web workers are served (bench/floor_app.py serves the framework's floor the same way).
+    `listen_fd`: a socket already listening, held by `python app.py`, so that requests wait in its
+    queue rather than being refused while gunicorn itself is restarted."""
     return {
-        "bind": f"0.0.0.0:{settings.PORT}",
+        "bind": f"fd://{listen_fd}" if listen_fd is not None else f"0.0.0.0:{settings.PORT}",
         "workers": settings.ESCALATOR_WORKERS,
         "worker_class": "gthread",
         "threads": settings.ESCALATOR_THREADS,
@@ -150,24 +84,21 @@ def _gunicorn_logs(log_format: str) -> type[glogging.Logger]:
     return GunicornLogs
 
 
-def serve_http(settings: Settings, policy: Policy) -> None:
-    """Serve `/slack/events` and `/healthz` with gunicorn's threaded workers (sync Bolt is thread-safe),
-    beside one delivery process."""
-    wake = multiprocessing.get_context("fork").Event()
-    deliverer = DeliveryProcess(settings, policy, wake)
-    deliverer.start()
+def serve_http(settings: Settings, build: Callable[[], Worker], listen_fd: int | None = None) -> None:
+    """`POST /slack/events`, `/healthz` and `/metrics` with gunicorn's threaded workers (sync Bolt is
+    thread-safe). They acknowledge and store; a delivery process delivers."""
 
     def on_exit() -> None:
-        deliverer.stop()
         shared = os.environ.get(MULTIPROCESS_VARIABLE)
-        if shared:
+        if shared and listen_fd is None:  # a supervisor that made the folder removes it itself
             forget_shared(Path(shared))
 
-    _Gunicorn(web_worker_factory(settings, policy, wake), gunicorn_options(settings), on_exit).run()
+    _Gunicorn(build, gunicorn_options(settings, listen_fd), on_exit).run()
 
 
 def serve_socket_mode(settings: Settings, worker: Worker) -> None:
-    """No public URL needed: Slack sends everything over a WebSocket, to this one process."""
+    """No public URL needed: Slack sends everything over a WebSocket, to this one process, which also
+    delivers."""
     assert settings.SLACK_APP_TOKEN is not None
     handler = SocketModeHandler(worker.bolt, settings.SLACK_APP_TOKEN, web_client=worker.bolt.client)
     stopped = threading.Event()
@@ -196,25 +127,3 @@ def serve_socket_mode(settings: Settings, worker: Worker) -> None:
         probes.shutdown()
     handler.close()
     worker.close()
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *_: Any) -> None:  # a scrape every few seconds is not worth a line
-        pass
-
-
-def serve_probes(port: int, web: EscalatorWeb) -> WSGIServer | None:
-    """Socket Mode needs no public URL, but a load balancer and Prometheus still want `/healthz` and
-    `/metrics`: served on PORT, for the local network."""
-    try:
-        server = make_server("0.0.0.0", port, web, _ThreadingWSGIServer, _QuietHandler)
-    except OSError as exc:
-        log.warning("could not serve /healthz and /metrics on port %s: %s", port, exc.strerror)
-        return None
-    threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
-    log.info("serving /healthz and /metrics on port %s", port)
-    return server

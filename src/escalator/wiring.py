@@ -6,10 +6,11 @@ app.py runs this in every worker process; the tests run the very same assembly i
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import NoReturn
 
 from slack_bolt import App
@@ -17,12 +18,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.checks import failed, policy_checks, workspace_checks
 from escalator.clock import Clock, SystemClock
+from escalator.delivery.engine import Engine
+from escalator.delivery.handlers import Delivering, all_handlers
+from escalator.delivery.pacer import SLACK_LIMITS, Limit, Pacer
+from escalator.delivery.poster import Poster
+from escalator.delivery.process import DeliveryLoop, DeliveryProbes, run_delivery_process
+from escalator.delivery.queue import OutboxQueue, lease_for
 from escalator.errors import ConfigurationError
 from escalator.log_format import ContextThreadPool, chosen_format, use_format
 from escalator.logs import install_redaction, remember_secrets
-from escalator.metrics import DatabaseFigures, share_between_processes
+from escalator.metrics import DatabaseFigures
 from escalator.policy import Policy, load_policy
-from escalator.scheduler import Scheduler, Wake
+from escalator.probes import serve_probes
+from escalator.scheduler import Scheduler
 from escalator.services.digest import Digests, record_contacts
 from escalator.services.privacy import RetentionPurge
 from escalator.settings import Settings, load_settings
@@ -30,6 +38,7 @@ from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtim
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
 from escalator.slack.runtime import Runtime
 from escalator.store.database import Store
+from escalator.store.wakeup import OutboxListener
 from escalator.web import EscalatorWeb
 
 log = logging.getLogger(__name__)
@@ -60,8 +69,6 @@ _BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token
 def prepare_start(settings: Settings, policy: Policy) -> None:
     """Before any worker starts: check the bot token with Slack, create or upgrade the schema, and run
     `escalator check`'s workspace and policy checks, logging what fails (the app starts anyway)."""
-    if not settings.socket_mode:
-        share_between_processes()  # before the first figure is counted, and before gunicorn forks
     gateway = build_gateway(settings)
     identity = verify_bot_token(gateway)
     migrate_or_exit(settings.DATABASE_URL)
@@ -130,22 +137,85 @@ def configure_logging(log_format: str | None = None) -> None:
     install_redaction()  # tokens never reach a log line or a printed traceback
 
 
+@dataclass
+class Delivery:
+    """The delivery engine and the timers it ticks: the delivery process's, or one that runs beside the
+    listeners in one process (Socket Mode, and the tests, which tick it themselves)."""
+
+    engine: Engine
+    scheduler: Scheduler
+    loop: DeliveryLoop
+    listener: OutboxListener
+    senders: ThreadPoolExecutor | None = None
+    _thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        """One tick as the loop runs it, sending here: the timers, then whatever is ready."""
+        self.loop.tick()
+        self.engine.drain()
+
+    def start_in_background(self) -> None:
+        self._thread = threading.Thread(target=self.loop.run, name="delivery", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 25.0) -> None:
+        """Finish the round in progress and what the senders hold, then stop."""
+        self.loop.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.senders is not None:
+            self.senders.shutdown(wait=True)
+        self.loop.said_goodbye()
+        self.listener.close()
+
+
+def build_delivery(
+    settings: Settings, policy: Policy, runtime: Runtime, senders: ThreadPoolExecutor | None = None
+) -> Delivery:
+    """With `senders`, passes hand messages to them (the delivery process); without, each message is
+    sent by whoever runs the pass."""
+    store, clock, gateway = runtime.store, runtime.clock, runtime.gateway
+    assert isinstance(gateway.pacer, Pacer)
+    queue = OutboxQueue(
+        store, clock, gateway.pacer, lease_for(settings.SLACK_API_TIMEOUT), policy.supervisors.channel
+    )
+    handlers = all_handlers(Delivering(gateway, Poster(gateway), store, policy, clock, runtime.directory))
+    listener = OutboxListener(settings.DATABASE_URL)
+    engine = Engine(
+        queue,
+        gateway.pacer,
+        handlers,
+        clock,
+        senders,
+        settings.ESCALATOR_THREADS,
+        on_done=listener.nudge,
+    )
+    scheduler = Scheduler(
+        runtime.reminders, Digests(store, policy, clock), RetentionPurge(store, policy, clock)
+    )
+    loop = DeliveryLoop(scheduler, engine, queue, listener, store, clock, settings.ESCALATOR_TICK)
+    return Delivery(engine, scheduler, loop, listener, senders)
+
+
 class Worker:
-    """Everything one worker process runs: the web app, and the scheduler ticking beside it."""
+    """Everything one process serves Slack with: the web app, and the delivery beside it when this
+    process delivers too (Socket Mode, the tests); HTTP mode's web workers leave that to the
+    delivery process."""
 
     def __init__(
-        self, bolt: App, web: EscalatorWeb, runtime: Runtime, scheduler: Scheduler, listeners: Executor
+        self, bolt: App, web: EscalatorWeb, runtime: Runtime, delivery: Delivery | None, listeners: Executor
     ) -> None:
         self.bolt = bolt
         self.web = web
         self.runtime = runtime
-        self.scheduler = scheduler
+        self.delivery = delivery
         self._listeners = listeners
 
     def close(self) -> None:
-        """Finish what was started: the work listeners do after their ack, then the scheduler's tick."""
+        """Finish what was started: the work listeners do after their ack, then the delivery's round."""
         self._listeners.shutdown(wait=True)
-        self.scheduler.stop()
+        if self.delivery is not None:
+            self.delivery.close()
         self.runtime.store.dispose()
 
 
@@ -154,25 +224,27 @@ def build_worker(
     policy: Policy,
     clock: Clock | None = None,
     *,
+    delivers: bool = True,
     background: bool = True,
     executor: Executor | None = None,
-    wake: Wake | None = None,
+    limits: Mapping[str, Limit] = SLACK_LIMITS,
 ) -> Worker:
-    """One worker. Tests pass their own clock, tick its scheduler themselves, and watch its listeners.
-
-    With `wake`, it is one of HTTP mode's web workers: it acknowledges and stores, and leaves the
-    timers and the Slack deliveries to the delivery process, which `wake` rouses.
-    """
+    """One process's app. `delivers`: it also delivers what its listeners queue, at once, and (with
+    `background`) runs the delivery loop in a thread; tests pass their own clock and tick it
+    themselves. Without, it is one of HTTP mode's web workers: it acknowledges and stores, and its
+    commits wake the delivery process. `limits`: Slack's rate limits, as the pacer keeps them."""
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
-    runtime = build_runtime(settings, policy, store, clock or SystemClock(), wake)
+    runtime = build_runtime(settings, policy, store, clock or SystemClock(), limits)
+    delivery = build_delivery(settings, policy, runtime) if delivers else None
+    if delivery is not None:
+        runtime.after_commit = delivery.engine.deliver
+        if background:
+            delivery.start_in_background()
     # Listeners ack first, then keep working on this pool while Slack already has its answer.
     listeners = executor or ContextThreadPool(
         max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
     )
     bolt = build_bolt_app(settings, runtime, listeners)
-    scheduler = build_scheduler(settings, policy, runtime)
-    if background and wake is None:
-        scheduler.start()
     web = EscalatorWeb(
         bolt,
         store,
@@ -180,42 +252,22 @@ def build_worker(
         lambda day, count: record_contacts(store, runtime.clock, day, count),
         DatabaseFigures(store, runtime.clock),
     )
-    return Worker(bolt, web, runtime, scheduler, listeners)
+    return Worker(bolt, web, runtime, delivery, listeners)
 
 
-def build_scheduler(
-    settings: Settings, policy: Policy, runtime: Runtime, wake: Wake | None = None
-) -> Scheduler:
-    store, clock = runtime.store, runtime.clock
-    return Scheduler(
-        runtime.reminders,
-        Digests(store, policy, clock),
-        RetentionPurge(store, policy, clock),
-        runtime.outbox,
-        runtime.directory,
-        settings.ESCALATOR_TICK,
-        wake,
-    )
+def web_worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:
+    return lambda: build_worker(settings, policy, delivers=False)
 
 
-def web_worker_factory(settings: Settings, policy: Policy, wake: Wake) -> Callable[[], Worker]:
-    return lambda: build_worker(settings, policy, wake=wake)
-
-
-def run_deliverer(settings: Settings, policy: Policy, wake: Wake) -> None:
-    """The delivery process of HTTP mode: timers, digests, purges and every Slack message the outbox
-    holds, ticking until SIGTERM, which lets the tick in progress finish."""
+def run_deliverer(settings: Settings, policy: Policy, probes_port: int | None = None) -> None:
+    """`escalator deliver`: timers, digests, purges and every Slack message the outbox holds, sending
+    ESCALATOR_THREADS at once, until SIGTERM."""
     store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
+    runtime = build_runtime(settings, policy, store, SystemClock())
     senders = ThreadPoolExecutor(max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="deliver")
-    runtime = build_runtime(settings, policy, store, SystemClock(), parallel=senders)
-    scheduler = build_scheduler(settings, policy, runtime, wake)
-    # SIGTERM is awaited, not handled: a handler would interrupt the tick wherever it stood.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server stops us
-    scheduler.start()
-    log.info("delivery process started")
-    signal.sigwait({signal.SIGTERM})
-    scheduler.stop(timeout=25)
-    senders.shutdown(wait=True)
-    store.dispose()
-    log.info("delivery process stopped")
+    delivery = build_delivery(settings, policy, runtime, senders)
+    probes = None
+    if probes_port is not None:
+        web = DeliveryProbes(delivery.loop, store, DatabaseFigures(store, runtime.clock))
+        probes = lambda: serve_probes(probes_port, web)  # noqa: E731
+    run_delivery_process(delivery.loop, senders, (delivery.listener.close, store.dispose), probes)

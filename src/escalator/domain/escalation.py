@@ -110,6 +110,8 @@ class Escalation:
     conversation_channel_id: str | None = None
     card_channel_id: str | None = None
     card_ts: str | None = None
+    # Raised by each move: a card posted for an earlier route is stale, and is retired, not recorded.
+    card_version: int = 0
     delivery_problem: str | None = None
     # When the customer's personal details were erased (retention, or the customer's request).
     personal_data_removed_at: datetime | None = None

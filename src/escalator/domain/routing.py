@@ -72,3 +72,11 @@ def route(path_key: str, escalation_type: EscalationType, at: datetime, policy: 
     if after_hours and path.after_hours_channel:
         return Route(path.after_hours_channel, True)
     return Route(path.channel, after_hours)
+
+
+def fallback_channel(refused_channel: str, policy: Policy) -> str | None:
+    """Where a card goes when Slack refuses its channel for good: the supervisors', so the case is not
+    lost; None when it was the supervisors' channel that refused (the agent is then told to call one)."""
+    if refused_channel == policy.supervisors.channel:
+        return None
+    return policy.supervisors.channel

@@ -8,11 +8,11 @@ from datetime import date, datetime, time, timedelta
 
 from escalator.clock import Clock
 from escalator.domain.escalation import Escalation, State
+from escalator.domain.messages import Message
 from escalator.domain.metrics import Attainment, TargetFacts, attainment, median, outcome, percentile
 from escalator.domain.sla import Target
 from escalator.policy import Policy, Priority
-from escalator.services.messages import Message
-from escalator.store.database import Store, Transaction
+from escalator.store.database import Store
 from escalator.store.insight import Window
 
 REPEAT_WITHIN = timedelta(days=30)
@@ -86,11 +86,6 @@ class Digest:
         return (self.contacts - self.raised) / self.contacts if self.contacts else None
 
 
-def digest_posted(tx: Transaction, clock: Clock, day: date, ts: str) -> list[int]:
-    """The digest is in its channel: its chart follows, in the digest's thread."""
-    return [tx.outbox.add(Message.post_digest_chart, clock.now(), None, {"day": day.isoformat(), "ts": ts})]
-
-
 def record_contacts(store: Store, clock: Clock, day: date, contacts: int) -> None:
     """How many contacts the team handled on `day` (the phone system's or help desk's count); replaces
     an earlier count for that day."""
@@ -137,7 +132,13 @@ class Digests:
             day = self.due_day(now, first_run=not tx.insight.any_digest())
             if day is None or not tx.insight.start_digest(day, now):
                 return []
-            return [tx.outbox.add(Message.post_digest, now, None, {"day": day.isoformat()})]
+            # The digest, then its chart in the digest's thread.
+            payload = {"day": day.isoformat()}
+            assert self._policy.digest is not None
+            return [
+                tx.outbox.add(Message.post_digest, now, None, payload, to=self._policy.digest.channel),
+                tx.outbox.add(Message.post_digest_chart, now, None, payload),
+            ]
 
     def mark_posted(self, day: date) -> None:
         """A digest posted by hand (`escalator digest`) counts: the scheduler won't post that day again."""

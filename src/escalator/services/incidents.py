@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from escalator.clock import Clock
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
@@ -24,11 +25,11 @@ from escalator.domain.incidents import (
     matches,
 )
 from escalator.domain.lifecycle import Action, Actor, Refused, is_supervisor
+from escalator.domain.messages import Message
 from escalator.domain.sla import Target
 from escalator.domain.timers import SLA_TIMERS, target_timers
 from escalator.policy import Policy
-from escalator.services.messages import Message
-from escalator.services.ownership import resolving, transition
+from escalator.services.ownership import new_card, queue, resolving, transition
 from escalator.store.database import Store, Transaction
 
 _ACTIVE = (State.open, State.claimed)
@@ -82,7 +83,7 @@ def place(
                 path_key=escalation.path_key,
             )
         )
-        ids = [tx.outbox.add(Message.post_incident_card, now, None, {"incident": incident.id})]
+        ids = _queue_incident_card(tx, policy, incident, now)
         return Placement(incident, ids + _join(tx, incident, escalation, escalation.agent_user_id, now))
     if incident is not None:
         return Placement(incident, _join(tx, incident, escalation, escalation.agent_user_id, now))
@@ -143,8 +144,22 @@ def _count_towards_suggestion(
         member.suggestion_id = suggestion.id
     channels = dict.fromkeys([policy.supervisors.channel, policy.incident.channel])
     return [
-        tx.outbox.add(Message.incident_suggestion, now, None, {"suggestion": suggestion.id, "to": channel})
+        tx.outbox.add(
+            Message.incident_suggestion, now, None, {"suggestion": suggestion.id, "to": channel}, to=channel
+        )
         for channel in channels
+    ]
+
+
+def _queue_incident_card(tx: Transaction, policy: Policy, incident: Incident, now: datetime) -> list[int]:
+    """Its card, then one update of it for the cases that join while the card is on its way (so those
+    need not queue one each)."""
+    assert policy.incident is not None
+    incident.card_update_waiting = True
+    payload = {"incident": incident.id}
+    return [
+        tx.outbox.add(Message.post_incident_card, now, None, payload, to=policy.incident.channel),
+        tx.outbox.add(Message.update_incident_card, now, None, dict(payload)),
     ]
 
 
@@ -166,10 +181,10 @@ def _join(
             target=incident.reference,
         )
     )
-    ids = [tx.outbox.add(Message.incident_joined, now, escalation_id, {"incident": incident.id})]
+    messages: list[tuple[Message, dict[str, Any]]] = [(Message.incident_joined, {"incident": incident.id})]
     if escalation.card_posted:
-        ids.append(tx.outbox.add(Message.update_card, now, escalation_id))
-    return ids + schedule_card_update(tx, incident, now)
+        messages.append((Message.update_card, {}))
+    return queue(tx, escalation, messages, now) + schedule_card_update(tx, incident, now)
 
 
 def schedule_card_update(tx: Transaction, incident: Incident, now: datetime) -> list[int]:
@@ -236,10 +251,8 @@ class Incidents:
             )
             suggestion.state, suggestion.decided_by = SuggestionState.declared, actor.user_id
             suggestion.incident_id = incident.id
-            ids = [
-                tx.outbox.add(Message.post_incident_card, now, None, {"incident": incident.id}),
-                tx.outbox.add(Message.update_suggestion, now, None, {"suggestion": suggestion.id}),
-            ]
+            ids = _queue_incident_card(tx, self._policy, incident, now)
+            ids.append(tx.outbox.add(Message.update_suggestion, now, None, {"suggestion": suggestion.id}))
             for member in tx.incidents.in_suggestion(suggestion.id or 0):
                 escalation = tx.escalations.get_for_update(member.id or 0)  # as it is now, held
                 if escalation and escalation.state in _ACTIVE and escalation.incident_id is None:
@@ -311,13 +324,10 @@ class Incidents:
                 [(k, due, {}) for k, due in acknowledge] + [(k, max(due, now), {}) for k, due in resolve],
             )
             if escalation.card_posted:
-                ids = [
-                    tx.outbox.add(Message.update_card, now, escalation_id),
-                    tx.outbox.add(Message.thread_note, now, escalation_id, {"entry_id": entry.id}),
-                ]
+                messages = [(Message.update_card, {}), (Message.thread_note, {"entry_id": entry.id})]
             else:
-                ids = [tx.outbox.add(Message.post_card, now, escalation_id)]
-            return ids + schedule_card_update(tx, incident, now)
+                messages = new_card(escalation)
+            return queue(tx, escalation, messages, now) + schedule_card_update(tx, incident, now)
 
     def _change(
         self, key: str, incident_id: int, actor: Actor, status: str, customer_line: str, *, resolve: bool
@@ -341,7 +351,8 @@ class Incidents:
                 "status": status,
                 "customer_line": customer_line,
             }
-            ids = [tx.outbox.add(Message.incident_note, now, None, note)]
+            assert self._policy.incident is not None
+            ids = [tx.outbox.add(Message.incident_note, now, None, note, to=self._policy.incident.channel)]
             linked = tx.incidents.linked(incident_id, active_only=True)
             if resolve:
                 incident.state, incident.resolved_at, incident.resolved_by = (
@@ -358,7 +369,7 @@ class Incidents:
             else:
                 for agent in sorted({e.agent_user_id for e in linked}):
                     payload = {"incident": incident_id, "user": agent, "line": customer_line}
-                    ids.append(tx.outbox.add(Message.incident_update_for_agent, now, None, payload))
+                    ids.append(tx.outbox.add(Message.incident_update_for_agent, now, None, payload, to=agent))
             ids += schedule_card_update(tx, incident, now)
         return IncidentOutcome(incident, ids)
 
@@ -372,16 +383,6 @@ class Incidents:
         return suggestion
 
 
-def incident_card_posted(tx: Transaction, clock: Clock, incident_id: int, channel: str, ts: str) -> list[int]:
-    """The card is up: remember where, and render it once more, since cases may have joined meanwhile."""
-    incident = tx.incidents.get_for_update(incident_id)
-    if incident is None:
-        return []
-    incident.card_channel_id, incident.card_ts = channel, ts
-    incident.card_rendered_at = clock.now()
-    return schedule_card_update(tx, incident, clock.now())
-
-
 def card_rendering(store: Store, clock: Clock, incident_id: int) -> tuple[Incident, list[Escalation]] | None:
     """Take the queued update of the incident card: what to render now. A change committed after this
     queues the next update, a second later at the earliest."""
@@ -392,13 +393,6 @@ def card_rendering(store: Store, clock: Clock, incident_id: int) -> tuple[Incide
         incident.card_update_waiting = False
         incident.card_rendered_at = clock.now()
         return incident, tx.incidents.linked(incident_id)
-
-
-def suggestion_posted(tx: Transaction, suggestion_id: int, channel: str, ts: str) -> list[int]:
-    suggestion = tx.incidents.suggestion(suggestion_id, for_update=True)
-    if suggestion is not None:
-        suggestion.posts = [*suggestion.posts, [channel, ts]]
-    return []
 
 
 def load_incident(store: Store, incident_id: int) -> Incident:

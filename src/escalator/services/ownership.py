@@ -17,11 +17,11 @@ from escalator.clock import Clock
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.domain.history import HistoryEntry
 from escalator.domain.lifecycle import Action, Actor, Refused, check, may_claim, roles_of
+from escalator.domain.messages import Message, addressee
 from escalator.domain.routing import route
 from escalator.domain.sla import Target, sla_deadlines
 from escalator.domain.timers import ACKNOWLEDGE_TIMERS, LOOP_TIMERS, TimerKind, target_timers
 from escalator.policy import Policy
-from escalator.services.messages import Message
 from escalator.store.database import Store, Transaction
 
 SUPERVISORS = "supervisors"  # the destination of an escalation moved up
@@ -43,7 +43,7 @@ class Effects:
     messages: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
     timers: list[tuple[TimerKind, datetime, dict[str, Any]]] = field(default_factory=list)
     cancel_timers: tuple[TimerKind, ...] = ()
-    card_moves: bool = False  # the card is posted anew elsewhere instead of updated in place
+    card_moves: bool = False  # the card is posted anew (elsewhere) instead of updated in place
 
 
 Change = Callable[[Escalation, datetime], Effects]
@@ -76,7 +76,7 @@ class Ownership:
     def claim(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
         def change(e: Escalation, now: datetime) -> Effects:
             e.state, e.owner_user_id, e.claimed_at = State.claimed, actor.user_id, e.claimed_at or now
-            return Effects(messages=[(Message.warm_transfer, {})])
+            return Effects(messages=list(WARM_TRANSFER))
 
         return self._apply(key, escalation_id, actor, Action.claim, change)
 
@@ -104,11 +104,14 @@ class Ownership:
                 # Its incident is over but the case is not: the path's specialists get its card now,
                 # and their clock to acknowledge it (the incident's resolver never owned it).
                 e.incident_id, e.owner_user_id = None, None
-                messages.append((Message.post_card, {}))
+                messages += new_card(e)
                 timers += [(k, due, {}) for k, due in target_timers(Target.acknowledge, now, e, self._policy)]
             e.state = State.claimed if e.owner_user_id else State.open
             return Effects(
-                cancel_timers=(*LOOP_TIMERS, TimerKind.resolve_breach), timers=timers, messages=messages
+                cancel_timers=(*LOOP_TIMERS, TimerKind.resolve_breach),
+                timers=timers,
+                messages=messages,
+                card_moves=bool(messages),
             )
 
         return self._apply(key, escalation_id, actor, Action.reopen, change)
@@ -141,7 +144,7 @@ class Ownership:
             if new_owner == e.owner_user_id:
                 raise Refused(f"<@{new_owner}> already owns {e.reference}.")
             e.state, e.owner_user_id, e.claimed_at = State.claimed, new_owner, e.claimed_at or now
-            return Effects(target=new_owner, messages=[(Message.warm_transfer, {})])
+            return Effects(target=new_owner, messages=list(WARM_TRANSFER))
 
         return self._apply(key, escalation_id, actor, Action.reassign, change)
 
@@ -231,9 +234,10 @@ def moving(policy: Policy, destination: str, reason: str) -> Change:
         e.state, e.owner_user_id = State.open, None
         e.routed_channel_id, e.after_hours = destination_route.channel_id, destination_route.after_hours
         e.card_channel_id = e.card_ts = e.delivery_problem = None
+        e.card_version += 1  # a card of the old route still on its way to Slack is retired, not kept
         # The new owners' clock to acknowledge starts now; the resolve promise keeps running.
         e.acknowledge_by = sla_deadlines(now, e.priority, policy).acknowledge_by
-        messages: list[tuple[Message, dict[str, Any]]] = [(Message.post_card, {})]
+        messages = new_card(e)
         if old_card["ts"]:
             messages.append((Message.retire_card, {**old_card, "to": destination_route.channel_id}))
         return Effects(
@@ -280,4 +284,28 @@ def transition(
     # The App Home of everyone whose list this changes.
     involved = {escalation.agent_user_id, owner_before, escalation.owner_user_id} - {None}
     messages += [(Message.publish_home, {"user": user}) for user in sorted(involved)]  # type: ignore[type-var]
-    return [tx.outbox.add(kind, now, escalation_id, payload) for kind, payload in messages]
+    return queue(tx, escalation, messages, now)
+
+
+def queue(
+    tx: Transaction, escalation: Escalation, messages: list[tuple[Message, dict[str, Any]]], now: datetime
+) -> list[int]:
+    """Leave a case's messages for delivery, in order; each posted one is paced by whom it goes to."""
+    return [
+        tx.outbox.add(kind, now, escalation.id, payload, to=addressee(kind, escalation))
+        for kind, payload in messages
+    ]
+
+
+# The introduction where the agent and the new owner talk, then the agent's pointer to it.
+WARM_TRANSFER: tuple[tuple[Message, dict[str, Any]], ...] = (
+    (Message.warm_transfer, {}),
+    (Message.tell_agent_owner, {}),
+)
+
+
+def new_card(escalation: Escalation) -> list[tuple[Message, dict[str, Any]]]:
+    """A card where the case is routed now, then the agent's note on where it went and what follows:
+    both belong to this version of the card, and give way to the next if the case moves again."""
+    card = {"card": escalation.card_version}
+    return [(Message.post_card, card), (Message.tell_agent_next_steps, dict(card))]

@@ -12,10 +12,10 @@ from datetime import date
 from escalator.clock import Clock
 from escalator.domain.history import SYSTEM_ACTOR, HistoryEntry
 from escalator.domain.lifecycle import Action
+from escalator.domain.messages import Message
 from escalator.domain.privacy import erase_personal_data
 from escalator.domain.sla import humanize
 from escalator.policy import Policy
-from escalator.services.messages import Message
 from escalator.store.database import Store
 
 
@@ -44,11 +44,12 @@ class RetentionPurge:
         local = now.astimezone(self._policy.zone)
         if local.time() < self._policy.privacy.purge_at or self._purged_on == local.date():
             return []
-        self._purged_on = local.date()
-        with self._store.transaction() as tx:
+        with self._store.reading() as tx:
             due = tx.escalations.finished_before(now - retain_for)
         why = f"the retention period ({humanize(retain_for)}) is over"
-        return erase_cases(self._store, self._clock, due, why).outbox_ids
+        erased = erase_cases(self._store, self._clock, due, why)
+        self._purged_on = local.date()  # only now: a database error meanwhile leaves it for the next tick
+        return erased.outbox_ids
 
 
 def forget_account(store: Store, clock: Clock, account_number: str) -> Erased:

@@ -12,12 +12,13 @@ from escalator.domain.handoff import Handoff
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import Incident
 from escalator.domain.lifecycle import Action, approval_for
+from escalator.domain.messages import Message
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import Target, sla_deadlines
 from escalator.domain.timers import TimerKind, customer_deadline_timer, target_timers
 from escalator.policy import Policy
 from escalator.services.incidents import IncidentChoice, place
-from escalator.services.messages import Message
+from escalator.services.ownership import new_card, queue
 from escalator.store.database import Store
 
 
@@ -116,7 +117,7 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
             planned.append((TimerKind.customer_deadline, deadline_reminder, {}))
         tx.timers.add_many(escalation.id, planned)
         placement = place(tx, policy, escalation, command.incident, now)
-        if placement.incident is None:  # a case in an incident has no card: the incident's speaks for it
-            placement.outbox_ids.insert(0, tx.outbox.add(Message.post_card, now, escalation.id))
+        card = [] if placement.incident else queue(tx, escalation, new_card(escalation), now)
+        # (a case in an incident has no card: the incident's speaks for it)
         home = tx.outbox.add(Message.publish_home, now, escalation.id, {"user": command.agent_user_id})
-    return EscalationRaised(escalation, True, [*placement.outbox_ids, home], placement.incident)
+    return EscalationRaised(escalation, True, [*card, *placement.outbox_ids, home], placement.incident)

@@ -14,10 +14,10 @@ from escalator.domain.business_hours import tomorrow_morning
 from escalator.domain.escalation import Escalation
 from escalator.domain.history import SYSTEM_ACTOR
 from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
+from escalator.domain.messages import Message
 from escalator.domain.sla import Target
 from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide
 from escalator.policy import Policy
-from escalator.services.messages import Message
 from escalator.services.ownership import SUPERVISORS, moving, transition, unclaiming
 from escalator.store.database import Store, Transaction
 from escalator.store.repositories import Timer
@@ -90,7 +90,8 @@ class Reminders:
         if decision is Decision.nudge_channel:
             # The channel the card is in now, even if the case moves before this is delivered.
             channel = escalation.card_channel_id or escalation.routed_channel_id
-            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": channel}))
+            payload = {**notice, "to": channel}
+            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, payload, to=channel))
         elif decision is Decision.nudge_owner:
             ids += self._tell(tx, escalation, escalation.owner_user_id, notice, now)
         elif decision is Decision.remind_owner_and_agent:
@@ -102,7 +103,9 @@ class Reminders:
             following = TimerKind.close_the_loop if sent < loop.max_reminders else TimerKind.loop_still_open
             tx.timers.add(escalation.id or 0, following, now + loop.repeat_every, {"reminder": sent + 1})
         elif decision is Decision.tell_supervisors:
-            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": SUPERVISORS}))
+            payload = {**notice, "to": SUPERVISORS}
+            supervisors = self._policy.supervisors.channel
+            ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, payload, to=supervisors))
         elif decision is Decision.escalate_up:
             reason = "Nobody acknowledged it in time."
             ids += transition(
@@ -133,7 +136,7 @@ class Reminders:
         """A private notice, unless that person muted the nudges for this case."""
         if user is None or (not force and tx.mutes.is_muted(escalation.id or 0, user)):
             return []
-        return [tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": user})]
+        return [tx.outbox.add(Message.timer_notice, now, escalation.id, {**notice, "to": user}, to=user)]
 
     # Snooze and mute, from the notice itself.
 

@@ -1,7 +1,9 @@
 """Who is who: which of the policy's user groups a person belongs to, asked of Slack and kept briefly.
 
-Lookups read what is known; the scheduler refreshes it in the background, so a button press never
-waits on Slack for it (only the very first lookup of a group after start does).
+Every process keeps its own copy. A lookup reads what is known and, when that has grown old, has it
+refreshed in the background, so a button press never waits on Slack for it. Only a group this process
+knows nothing of is asked for on the spot — the first time, and again every RETRY_FAILED_AFTER while
+Slack will not list it (meanwhile nobody counts as its member).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from escalator.domain.lifecycle import Actor
 from escalator.policy import Policy
@@ -20,49 +23,60 @@ MEMBERS_TTL = 300.0  # seconds; a change of group membership takes effect within
 RETRY_FAILED_AFTER = 30.0  # seconds before a group Slack would not list is asked for again
 
 
+@dataclass(frozen=True)
+class _Known:
+    members: frozenset[str] | None  # None: Slack would not say
+    ask_again_at: float  # time.monotonic()
+
+
 class Directory:
     def __init__(self, gateway: SlackGateway, policy: Policy) -> None:
         self._gateway = gateway
         self._groups = sorted(policy.usergroups_named())
-        # group → (when asked, members or None when Slack would not say)
-        self._members: dict[str, tuple[float, frozenset[str] | None]] = {}
+        self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
 
     def actor(self, user_id: str) -> Actor:
         groups = frozenset(group for group in self._groups if user_id in self._members_of(group))
         return Actor(user_id, groups)
 
-    def refresh_stale(self) -> None:
-        """Ask Slack again for the groups whose membership is old; run by the scheduler's tick."""
-        for group in self._groups:
-            if self._stale(group):
-                self._fetch(group)
-
     def _members_of(self, group: str) -> frozenset[str]:
         with self._lock:
-            known = self._members.get(group)
-        if known is None:
+            known = self._known.get(group)
+        due = known is None or time.monotonic() >= known.ask_again_at
+        if known is None or (due and known.members is None):
             known = self._fetch(group)
-        return known[1] or frozenset()
+        elif due:
+            self._refresh_in_background(group)
+        return known.members or frozenset()
 
-    def _stale(self, group: str) -> bool:
+    def _refresh_in_background(self, group: str) -> None:
         with self._lock:
-            known = self._members.get(group)
-        if known is None:
-            return True
-        age = time.monotonic() - known[0]
-        return age > (RETRY_FAILED_AFTER if known[1] is None else MEMBERS_TTL / 2)
+            if group in self._refreshing:
+                return
+            self._refreshing.add(group)
 
-    def _fetch(self, group: str) -> tuple[float, frozenset[str] | None]:
+        def refresh() -> None:
+            try:
+                self._fetch(group)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(group)
+
+        threading.Thread(target=refresh, name=f"directory-{group}", daemon=True).start()
+
+    def _fetch(self, group: str) -> _Known:
         try:
-            users = frozenset(self._gateway.call("usergroups.users.list", usergroup=group).get("users", []))
-            known: tuple[float, frozenset[str] | None] = (time.monotonic(), users)
+            users = self._gateway.call("usergroups.users.list", usergroup=group).get("users", [])
+            known = _Known(frozenset(users), time.monotonic() + MEMBERS_TTL / 2)
         except SlackCallFailed as exc:
             log.warning("could not list the members of user group %s: %s", group, exc.error)
             with self._lock:
-                previous = self._members.get(group)
-            # Keep what we knew; with nothing known, membership of this group counts as none for now.
-            known = (time.monotonic(), previous[1] if previous else None)
+                previous = self._known.get(group)
+            # Keep what we knew, and ask again soon; with nothing known, nobody is a member for now.
+            members = previous.members if previous else None
+            known = _Known(members, time.monotonic() + RETRY_FAILED_AFTER)
         with self._lock:
-            self._members[group] = known
+            self._known[group] = known
         return known

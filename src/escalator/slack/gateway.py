@@ -1,21 +1,26 @@
-"""The one door to Slack's Web API: every call the app makes goes through `SlackGateway.call`.
+"""The one door to Slack's Web API: every call the app makes goes through `SlackGateway.call`, which
+takes its turn from the pacer first (Slack's rate limits, shared by all processes).
 
-It sorts failures into the three kinds callers act on: try again later (rate limit, 5xx, timeout),
-refused for good (Slack's error code), or fine.
+It sorts failures into the kinds callers act on: try again later (rate limit, 5xx, no connection,
+timeout — and whether the call may have reached Slack all the same), refused for good (Slack's error
+code), or fine.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
+from escalator.delivery.pacer import call_key
 from escalator.metrics import API_CALLS
 
 log = logging.getLogger(__name__)
@@ -51,14 +56,47 @@ class SlackCallFailed(Exception):
 
     `transient` failures may succeed later (after `retry_after` seconds when Slack said so);
     the others carry Slack's error code (`channel_not_found`, `invalid_auth`, …) in `error`.
+    `maybe_done`: the answer was lost (a timeout, a dropped connection), so Slack may have acted on it.
+    `key` is the pace key the call counted against.
     """
 
-    def __init__(self, method: str, error: str, *, transient: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        error: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        maybe_done: bool = False,
+    ) -> None:
         super().__init__(f"{method}: {error}")
         self.method = method
         self.error = error
         self.transient = transient
         self.retry_after = retry_after
+        self.maybe_done = maybe_done
+        self.key = method
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.error == "ratelimited"
+
+
+class CallPacing(Protocol):
+    """What the gateway asks of the pacer (escalator.delivery.pacer.Pacer)."""
+
+    def before_call(self, key: str) -> None: ...
+    def rate_limited(self, key: str, retry_after: float) -> object: ...
+
+
+class Unpaced:
+    """For the few calls made where no database is at hand: start-up's token check, `escalator check`."""
+
+    def before_call(self, key: str) -> None:
+        pass
+
+    def rate_limited(self, key: str, retry_after: float) -> object:
+        return None
 
 
 @dataclass(frozen=True)
@@ -69,17 +107,18 @@ class BotIdentity:
 
 
 class SlackGateway:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, pacer: CallPacing | None = None) -> None:
         self.client = client
+        self.pacer: CallPacing = pacer or Unpaced()
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call `method` (such as `chat.postMessage`) and return Slack's answer, or raise SlackCallFailed."""
-        response = self._counted(method, params)
+        response = self._paced(method, params)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def identity(self) -> BotIdentity:
         """auth.test: who the token signs in as, and the scopes Slack says it holds (`x-oauth-scopes`)."""
-        response = self._counted("auth.test", {})
+        response = self._paced("auth.test", {})
         data = dict(response.data) if isinstance(response.data, dict) else {}
         header = next((v for k, v in response.headers.items() if k.lower() == "x-oauth-scopes"), None)
         if isinstance(header, list):
@@ -89,9 +128,17 @@ class SlackGateway:
             user_id=str(data.get("user_id") or ""), team=str(data.get("team") or ""), scopes=scopes
         )
 
-    def _counted(self, method: str, params: dict[str, Any]) -> SlackResponse:
-        with _counting(method):
-            return self._call(method, params)
+    def _paced(self, method: str, params: dict[str, Any]) -> SlackResponse:
+        key = call_key(method, params)
+        self.pacer.before_call(key)
+        try:
+            with _counting(method):
+                return self._call(method, params)
+        except SlackCallFailed as failed:
+            failed.key = key
+            if failed.rate_limited:
+                self.pacer.rate_limited(key, failed.retry_after or 1.0)
+            raise
 
     def _call(self, method: str, params: dict[str, Any]) -> SlackResponse:
         try:
@@ -100,9 +147,8 @@ class SlackGateway:
             return self.client.api_call(method, json=params)
         except SlackApiError as exc:
             raise _classify(method, exc) from None
-        except (OSError, TimeoutError) as exc:  # connection refused, reset, DNS, socket timeout
-            log.warning("Slack %s could not be reached: %s", method, type(exc).__name__)
-            raise SlackCallFailed(method, "connection_error", transient=True) from None
+        except (OSError, TimeoutError, http.client.HTTPException) as exc:
+            raise _unreachable(method, exc) from None
         except ValueError:  # urllib refusing the Authorization header: its message quotes the token
             raise SlackCallFailed(method, "invalid_auth", transient=False) from None
 
@@ -110,6 +156,8 @@ class SlackGateway:
         self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None
     ) -> None:
         """files_upload_v2: Slack's three steps (an upload URL, the bytes, completing into the channel)."""
+        for _ in range(2):  # files.getUploadURLExternal and files.completeUploadExternal
+            self.pacer.before_call("upload")
         with _counting("files.upload"):
             self._upload(channel, filename, content, title, thread_ts)
 
@@ -120,9 +168,9 @@ class SlackGateway:
             )
         except SlackApiError as exc:
             raise _classify("files.upload", exc) from None
-        except (SlackRequestError, OSError, TimeoutError) as exc:
+        except (SlackRequestError, OSError, TimeoutError, http.client.HTTPException) as exc:
             log.warning("Slack file upload failed for now: %s", type(exc).__name__)
-            raise SlackCallFailed("files.upload", "upload_failed", transient=True) from None
+            raise SlackCallFailed("files.upload", "upload_failed", transient=True, maybe_done=True) from None
         except ValueError:
             raise SlackCallFailed("files.upload", "invalid_auth", transient=False) from None
 
@@ -138,6 +186,16 @@ def _counting(method: str) -> Iterator[None]:
     API_CALLS.labels(method, "ok").inc()
 
 
+def _unreachable(method: str, exc: BaseException) -> SlackCallFailed:
+    """No answer. urllib wraps in URLError what failed before the request was sent whole (refused,
+    unresolvable, a connect timeout): Slack did nothing. A timeout or a dropped connection while waiting
+    for the answer comes unwrapped: Slack may have done it."""
+    never_sent = isinstance(exc, URLError | ConnectionRefusedError)
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    log.warning("Slack %s could not be reached: %s", method, type(reason).__name__)
+    return SlackCallFailed(method, "connection_error", transient=True, maybe_done=not never_sent)
+
+
 def _classify(method: str, exc: SlackApiError) -> SlackCallFailed:
     response = exc.response
     status = response.status_code
@@ -145,7 +203,6 @@ def _classify(method: str, exc: SlackApiError) -> SlackCallFailed:
     error = str(data.get("error") or f"http_{status}")
     if status == 429:
         retry_after = _retry_after(response.headers)
-        log.warning("Slack rate-limited %s; retry after %ss", method, retry_after)
         return SlackCallFailed(method, "ratelimited", transient=True, retry_after=retry_after)
     if status >= 500 or error in _TRANSIENT_ERRORS:
         log.warning("Slack %s failed for now: %s (HTTP %s)", method, error, status)

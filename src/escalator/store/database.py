@@ -26,6 +26,8 @@ from escalator.domain.history import HistoryEntry
 from escalator.store.gauges import GaugeQueries
 from escalator.store.incidents import IncidentRepository
 from escalator.store.insight import InsightQueries
+from escalator.store.processes import DeliveryProcessRepository
+from escalator.store.rates import RateLimitRepository
 from escalator.store.repositories import (
     EscalationRepository,
     HandledRequests,
@@ -34,6 +36,7 @@ from escalator.store.repositories import (
     OutboxRepository,
     TimerRepository,
 )
+from escalator.store.wakeup import OutboxBell
 
 log = logging.getLogger(__name__)
 changes = logging.getLogger("escalator.changes")
@@ -57,6 +60,8 @@ class Transaction:
         self.insight = InsightQueries(session)
         self.gauges = GaugeQueries(session)
         self.incidents = IncidentRepository(session)
+        self.rates = RateLimitRepository(session)
+        self.processes = DeliveryProcessRepository(session)
 
 
 class Store:
@@ -73,6 +78,8 @@ class Store:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(escalator_read_only=True), expire_on_commit=False
         )
+        self._bell = OutboxBell(url)
+        self._side: Engine | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -80,7 +87,21 @@ class Store:
             with session.begin():
                 tx = Transaction(session)
                 yield tx
+                if tx.outbox.added:
+                    self._bell.before_commit(session)
             _log_changes(tx.history.added)
+        if tx.outbox.added:
+            self._bell.after_commit()
+
+    @contextmanager
+    def side_write(self) -> Iterator[Transaction]:
+        """Writes that must never keep anyone waiting (counting a call towards Slack's limits from a
+        listener): statements commit one by one, and give up within a fraction of a second if the
+        database is busy or away."""
+        if self._side is None:
+            self._side = _create_side_engine(self.url)
+        with Session(self._side) as session:
+            yield Transaction(session)
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
@@ -136,6 +157,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._side is not None:
+            self._side.dispose()
 
 
 def _log_changes(entries: list[HistoryEntry]) -> None:
@@ -241,6 +264,44 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         connect_args={"connect_timeout": 2},
         hide_parameters=_HIDE_PARAMETERS,
     )
+
+
+def _create_side_engine(url: str) -> Engine:
+    """Autocommit, with waits bounded well under a second: SQLite's busy wait, PostgreSQL's lock and
+    statement timeouts. On SQLite these commits are not synced to disk: losing the last few after a
+    power cut costs nothing (they only count calls)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"timeout": 0.1, "check_same_thread": False},
+            hide_parameters=_HIDE_PARAMETERS,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.close()
+
+        return engine
+    given = make_url(url).query.get("options", "")  # a search_path, say: kept beside ours
+    options = " ".join([*(given if isinstance(given, tuple) else [given]), _SIDE_TIMEOUTS]).strip()
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=1,
+        max_overflow=4,
+        pool_pre_ping=True,
+        pool_timeout=0.5,
+        connect_args={"connect_timeout": 2, "options": options},
+        hide_parameters=_HIDE_PARAMETERS,
+    )
+
+
+_SIDE_TIMEOUTS = "-c lock_timeout=250 -c statement_timeout=1000"
 
 
 _BUSY_TIMEOUT = 15.0  # seconds a writer waits for another process's write lock before giving up

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation
 from escalator.domain.incidents import Incident
-from escalator.store.tables import outbox, timers
+from escalator.store.repositories import DEAD
+from escalator.store.tables import delivery_processes, outbox, timers
 
 BREACH_TARGETS = ("acknowledge", "first_update", "resolve")
 
@@ -20,6 +21,7 @@ class Figures:
     outbox_waiting: int
     oldest_waiting: datetime | None  # when the oldest undelivered message was queued
     outbox_given_up: int
+    delivery_processes: int  # heard from since `silent_before`
     timers_due: int
     timers_late: int
     escalations: dict[tuple[str, str], int]  # (state, path) → count
@@ -31,13 +33,16 @@ class GaugeQueries:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def read(self, now: datetime, late_before: datetime) -> Figures:
+    def read(self, now: datetime, late_before: datetime, silent_before: datetime) -> Figures:
         waiting, oldest = self._session.execute(
             select(func.count(), func.min(outbox.c.created_at, type_=outbox.c.created_at.type)).where(
                 outbox.c.status == "pending"
             )
         ).one()
-        given_up = self._session.scalar(select(func.count()).where(outbox.c.status == "failed"))
+        given_up = self._session.scalar(select(func.count()).where(outbox.c.status == DEAD))
+        delivering = self._session.scalar(
+            select(func.count()).where(delivery_processes.c.seen_at >= silent_before)
+        )
         pending = timers.c.status == "pending"
         due = self._session.scalar(select(func.count()).where(pending, timers.c.due_at <= now))
         late = self._session.scalar(select(func.count()).where(pending, timers.c.due_at <= late_before))
@@ -68,6 +73,7 @@ class GaugeQueries:
             outbox_waiting=int(waiting),
             oldest_waiting=oldest,
             outbox_given_up=int(given_up or 0),
+            delivery_processes=int(delivering or 0),
             timers_due=int(due or 0),
             timers_late=int(late or 0),
             escalations=escalations,

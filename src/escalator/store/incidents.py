@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation, State
@@ -100,3 +100,16 @@ class IncidentRepository:
     def in_suggestion(self, suggestion_id: int) -> list[Escalation]:
         query = select(Escalation).where(Escalation.suggestion_id == suggestion_id).order_by(Escalation.id)
         return list(self._session.scalars(query))
+
+    def record_card(self, incident_id: int, channel_id: str, ts: str, now: datetime) -> None:
+        self._session.execute(
+            update(Incident)
+            .where(Incident.id == incident_id)
+            .values(card_channel_id=channel_id, card_ts=ts, card_rendered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def record_suggestion_post(self, suggestion_id: int, channel_id: str, ts: str) -> None:
+        suggestion = self.suggestion(suggestion_id, for_update=True)
+        if suggestion is not None:
+            suggestion.posts = [*suggestion.posts, [channel_id, ts]]

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.history import HistoryEntry
+from escalator.domain.messages import Message, lane, pace_key
 from escalator.store.inserts import insert_if_new
-from escalator.store.tables import handled_requests, mutes, outbox, timers
+from escalator.store.tables import handled_requests, mutes, outbox, rate_limits, timers
 
 
 class EscalationRepository:
@@ -67,6 +68,42 @@ class EscalationRepository:
             )
         )
 
+    def record_card(
+        self, escalation_id: int, version: int, channel_id: str, ts: str, problem: str | None
+    ) -> bool:
+        """Where the card landed, unless the case moved (or got a card) since it was rendered: then
+        this card is stale, and False. One conditional UPDATE, so a move committed while the post was
+        on its way is never undone."""
+        recorded = self._session.execute(
+            update(Escalation)
+            .where(
+                Escalation.id == escalation_id,
+                Escalation.card_version == version,
+                Escalation.card_ts.is_(None),
+            )
+            .values(card_channel_id=channel_id, card_ts=ts, delivery_problem=problem)
+            .execution_options(synchronize_session=False)
+        )
+        return recorded.rowcount == 1
+
+    def record_delivery_problem(self, escalation_id: int, version: int, problem: str) -> None:
+        """No channel took the card: the agent's note says so, and to call a supervisor."""
+        self._session.execute(
+            update(Escalation)
+            .where(Escalation.id == escalation_id, Escalation.card_version == version)
+            .values(delivery_problem=problem)
+            .execution_options(synchronize_session=False)
+        )
+
+    def record_conversation(self, escalation_id: int, channel_id: str) -> None:
+        """The warm transfer's group DM."""
+        self._session.execute(
+            update(Escalation)
+            .where(Escalation.id == escalation_id)
+            .values(conversation_channel_id=channel_id)
+            .execution_options(synchronize_session=False)
+        )
+
     def id_by_card(self, channel_id: str, ts: str) -> int | None:
         """Which escalation a card message shows, if any."""
         return self._session.scalar(
@@ -109,87 +146,175 @@ class HandledRequests:
         return insert_if_new(self._session, handled_requests, key=key[:255], at=now)
 
 
-_EARLIER = outbox.alias("earlier")  # built once: claiming is the outbox's hottest query
+_EARLIER = outbox.alias("earlier")  # built once: taking a message is the outbox's hottest query
+_PENDING = "pending"
+DELIVERED, DEAD, DROPPED = "delivered", "dead", "dropped"
 
 
 @dataclass(frozen=True)
 class OutboxMessage:
     id: int
-    kind: str
+    kind: Message
     escalation_id: int | None
     payload: dict[str, Any]
-    attempts: int  # counting this one: more than 1 means an earlier attempt may have reached Slack
+    lane: str
+    pace_key: str
+    attempts: int  # counting this one
+    failures: int  # tries before this one that count towards giving up
+    doubt: bool  # an earlier try may have reached Slack: look before posting again
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadMessage:
+    id: int
+    kind: str
+    escalation_id: int | None
+    pace_key: str
+    error: str | None
+    attempts: int
+    created_at: datetime
+    status: str
+
+
+def _message(row: Any) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        kind=Message(row.kind),
+        escalation_id=row.escalation_id,
+        payload=dict(row.payload),
+        lane=row.lane,
+        pace_key=row.pace_key,
+        attempts=row.attempts,
+        failures=row.failures,
+        doubt=bool(row.doubt),
+        created_at=row.created_at,
+    )
+
+
+def _lane_head(now: datetime) -> Any:
+    """Pending, due, held by nobody, and first of its lane still pending (in flight counts as pending)."""
+    earlier = _EARLIER
+    return (
+        (outbox.c.status == _PENDING)
+        & (outbox.c.due_at <= now)
+        & ((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now))
+        & ~exists().where(
+            earlier.c.lane == outbox.c.lane, earlier.c.status == _PENDING, earlier.c.id < outbox.c.id
+        )
+    )
 
 
 class OutboxRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.added = 0  # messages queued in this transaction: its commit wakes the delivery process
 
     def add(
         self,
-        kind: str,
+        kind: Message,
         due_at: datetime,
         escalation_id: int | None = None,
         payload: dict[str, Any] | None = None,
+        *,
+        to: str | None = None,
     ) -> int:
+        """Queue a message; `to` is the channel or person a posted one goes to (it is paced by them)."""
+        payload = payload or {}
         result = self._session.execute(
             outbox.insert()
             .values(
-                kind=kind,
+                kind=kind.value,
                 escalation_id=escalation_id,
-                payload=payload or {},
-                status="pending",
+                payload=payload,
+                status=_PENDING,
                 created_at=due_at,
                 due_at=due_at,
                 attempts=0,
+                failures=0,
+                lane=lane(kind, escalation_id, payload),
+                priority=int(kind.urgency),
+                pace_key=pace_key(kind, to),
+                doubt=False,
             )
             .returning(outbox.c.id)
         )
+        self.added += 1
         return int(result.scalar_one())
 
-    def due_ids(self, now: datetime, limit: int) -> list[int]:
+    def ready(self, now: datetime, limit: int, per_key: int) -> list[tuple[int, str]]:
+        """The messages that can go now, most urgent first: heads of their lanes, whose pace key Slack's
+        limits let through now, at most `per_key` of each key. Whatever else waits — behind a message
+        being retried, for a paused channel — takes no place here, so it never holds up the rest."""
+        limit_row = rate_limits.alias("limit_row")
+        paced = (limit_row.c.key.is_(None)) | (
+            (limit_row.c.paused_until <= now.timestamp())
+            & (limit_row.c.tat - limit_row.c.tolerance <= now.timestamp())
+        )
+        nth = (
+            func.row_number()
+            .over(
+                partition_by=outbox.c.pace_key,
+                order_by=(outbox.c.priority, outbox.c.due_at, outbox.c.id),
+            )
+            .label("nth")
+        )
+        heads = (
+            select(outbox.c.id, outbox.c.pace_key, outbox.c.priority, outbox.c.due_at, nth)
+            .select_from(outbox.outerjoin(limit_row, limit_row.c.key == outbox.c.pace_key))
+            .where(_lane_head(now), paced)
+            .subquery()
+        )
         rows = self._session.execute(
-            select(outbox.c.id)
-            .where(outbox.c.status == "pending", outbox.c.due_at <= now)
-            .where((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now))
-            .order_by(outbox.c.due_at, outbox.c.id)
+            select(heads.c.id, heads.c.pace_key)
+            .where(heads.c.nth <= per_key)
+            .order_by(heads.c.priority, heads.c.due_at, heads.c.id)
             .limit(limit)
         )
-        return [row.id for row in rows]
+        return [(row.id, row.pace_key) for row in rows]
 
-    def claim(self, message_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
-        """Take a due message for `lease`; None when another process holds it or it is done.
+    def take(self, message_id: int, now: datetime, lease: timedelta) -> OutboxMessage | None:
+        """Hold a ready message for `lease`; None when another process holds it, it is done, or an
+        earlier message of its lane waits.
 
-        A conditional UPDATE is atomic on SQLite and PostgreSQL alike, so of two workers claiming
-        the same message exactly one sees its row change. Only the oldest pending message of its
-        escalation and kind can be claimed.
+        A conditional UPDATE is atomic on SQLite and PostgreSQL alike, so of two processes taking the
+        same message exactly one sees its row change. A lease still set from an earlier try means that
+        try never said how it ended (its process died): it may have reached Slack.
         """
-        earlier = _EARLIER
-        claimed = self._session.execute(
+        taken = self._session.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id, _lane_head(now))
+            .values(
+                lease_until=now + lease,
+                attempts=outbox.c.attempts + 1,
+                doubt=outbox.c.doubt | outbox.c.lease_until.is_not(None),
+            )
+        )
+        if taken.rowcount != 1:
+            return None
+        message = _message(self._session.execute(select(outbox).where(outbox.c.id == message_id)).one())
+        if message.kind.latest_only:
+            self._coalesce(message, now)
+        return message
+
+    def _coalesce(self, message: OutboxMessage, now: datetime) -> None:
+        """The others of its kind waiting in its lane: this one, rendered from the state after their
+        changes committed, shows them all."""
+        self._session.execute(
             update(outbox)
             .where(
-                outbox.c.id == message_id,
-                outbox.c.status == "pending",
-                outbox.c.due_at <= now,
-                (outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now),
-                # One at a time, in order, per escalation and kind: card updates never overtake each
-                # other, thread notes keep their order.
-                ~exists().where(
-                    earlier.c.escalation_id == outbox.c.escalation_id,
-                    earlier.c.kind == outbox.c.kind,
-                    earlier.c.status == "pending",
-                    earlier.c.id < outbox.c.id,
-                ),
+                outbox.c.lane == message.lane,
+                outbox.c.kind == message.kind.value,
+                outbox.c.status == _PENDING,
+                outbox.c.id > message.id,
+                outbox.c.lease_until.is_(None),
             )
-            .values(lease_until=now + lease, attempts=outbox.c.attempts + 1)
+            .values(status=DELIVERED, delivered_at=now, last_error="coalesced")
         )
-        if claimed.rowcount != 1:
-            return None
-        row = self._session.execute(select(outbox).where(outbox.c.id == message_id)).one()
-        return OutboxMessage(
-            row.id, row.kind, row.escalation_id, dict(row.payload), row.attempts, row.created_at
-        )
+
+    def get(self, message_id: int) -> DeadMessage | None:
+        row = self._session.execute(select(outbox).where(outbox.c.id == message_id)).first()
+        return None if row is None else _dead(row)
 
     def record_post(self, message_id: int, channel: str, ts: str) -> None:
         self._session.execute(
@@ -205,38 +330,107 @@ class OutboxRepository:
         )
         return [(row.posted_channel, row.posted_ts) for row in rows]
 
+    def delivered_post(self, lane_name: str, kind: Message) -> tuple[str, str] | None:
+        """Where the last delivered message of `kind` in a lane landed."""
+        row = self._session.execute(
+            select(outbox.c.posted_channel, outbox.c.posted_ts)
+            .where(
+                outbox.c.lane == lane_name,
+                outbox.c.kind == kind.value,
+                outbox.c.status == DELIVERED,
+                outbox.c.posted_ts.is_not(None),
+            )
+            .order_by(outbox.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (row.posted_channel, row.posted_ts)
+
+    def waiting_in(self, lane_name: str, kind: Message) -> bool:
+        """Whether a message of `kind` is still to be delivered in a lane."""
+        found = self._session.scalar(
+            select(outbox.c.id)
+            .where(outbox.c.lane == lane_name, outbox.c.kind == kind.value, outbox.c.status == _PENDING)
+            .limit(1)
+        )
+        return found is not None
+
     def mark_delivered(self, message_id: int, now: datetime) -> None:
         self._session.execute(
             update(outbox)
             .where(outbox.c.id == message_id)
-            .values(status="delivered", delivered_at=now, lease_until=None, last_error=None)
+            .values(status=DELIVERED, delivered_at=now, lease_until=None, last_error=None, doubt=False)
         )
 
-    def retry_at(self, message_id: int, due_at: datetime, error: str) -> None:
+    def retry_at(self, message_id: int, due_at: datetime, error: str, *, doubt: bool, counts: bool) -> None:
+        """Try again at `due_at`. `doubt`: this try may have reached Slack; `counts`: it counts towards
+        giving up (a rate limit or our own pacing does not)."""
+        values: dict[str, Any] = {"due_at": due_at, "lease_until": None, "last_error": error[:255]}
+        values["doubt"] = outbox.c.doubt | doubt
+        if counts:
+            values["failures"] = outbox.c.failures + 1
+        self._session.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    def bury(self, message_id: int, error: str) -> None:
+        """Refused for good, or out of tries: kept as dead, for `escalator outbox` to list or retry."""
         self._session.execute(
             update(outbox)
             .where(outbox.c.id == message_id)
-            .values(due_at=due_at, lease_until=None, last_error=error[:255])
+            .values(status=DEAD, lease_until=None, last_error=error[:255])
         )
 
-    def give_up(self, message_id: int, error: str) -> None:
-        self._session.execute(
-            update(outbox)
-            .where(outbox.c.id == message_id)
-            .values(status="failed", lease_until=None, last_error=error[:255])
+    def dead(self, *, waiting: bool = False) -> list[DeadMessage]:
+        """Dead messages (or, `waiting`, the pending ones), oldest first."""
+        status = _PENDING if waiting else DEAD
+        rows = self._session.execute(select(outbox).where(outbox.c.status == status).order_by(outbox.c.id))
+        return [_dead(row) for row in rows]
+
+    def revive(self, message_ids: list[int] | None, now: datetime) -> list[int]:
+        """Dead messages (all, when `message_ids` is None) back in the queue, due now, with new tries."""
+        query = update(outbox).where(outbox.c.status == DEAD)
+        if message_ids is not None:
+            query = query.where(outbox.c.id.in_(message_ids))
+        revived = self._session.execute(
+            query.values(status=_PENDING, due_at=now, failures=0, last_error=None).returning(outbox.c.id)
+        )
+        ids = sorted(row.id for row in revived)
+        self.added += len(ids)
+        return ids
+
+    def drop(self, message_ids: list[int] | None, now: datetime) -> list[int]:
+        query = update(outbox).where(outbox.c.status == DEAD)
+        if message_ids is not None:
+            query = query.where(outbox.c.id.in_(message_ids))
+        dropped = self._session.execute(query.values(status=DROPPED, delivered_at=now).returning(outbox.c.id))
+        return sorted(row.id for row in dropped)
+
+    def next_due_after(self, now: datetime) -> datetime | None:
+        """When the soonest message queued for later comes due."""
+        return self._session.scalar(
+            select(func.min(outbox.c.due_at)).where(outbox.c.status == _PENDING, outbox.c.due_at > now)
         )
 
-    def newer_pending(self, message: OutboxMessage, *, for_user: bool = False) -> bool:
-        """Whether a later message of the same kind waits, for the same escalation (or, `for_user`, for
-        the same person in the payload, whatever the escalation): it supersedes this one."""
-        later = select(outbox.c.id).where(
-            outbox.c.kind == message.kind, outbox.c.status == "pending", outbox.c.id > message.id
+    def waiting_keys(self, now: datetime) -> list[str]:
+        """The pace keys of messages that are due: those a paused key holds back among them."""
+        return list(
+            self._session.scalars(
+                select(outbox.c.pace_key)
+                .where(outbox.c.status == _PENDING, outbox.c.due_at <= now)
+                .distinct()
+            )
         )
-        if for_user:
-            later = later.where(outbox.c.payload["user"].as_string() == str(message.payload["user"]))
-        else:
-            later = later.where(outbox.c.escalation_id == message.escalation_id)
-        return self._session.scalar(later.limit(1)) is not None
+
+
+def _dead(row: Any) -> DeadMessage:
+    return DeadMessage(
+        row.id,
+        row.kind,
+        row.escalation_id,
+        row.pace_key,
+        row.last_error,
+        row.attempts,
+        row.created_at,
+        row.status,
+    )
 
 
 @dataclass(frozen=True)

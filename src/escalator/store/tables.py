@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +18,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    text,
 )
 from sqlalchemy.orm import registry
 
@@ -84,6 +87,7 @@ escalations = Table(
     Column("resolve_by", UtcDateTime, nullable=False),
     Column("card_channel_id", String(32)),
     Column("card_ts", String(32)),
+    Column("card_version", Integer, nullable=False, server_default="0"),
     Column("delivery_problem", String(64)),
     Column("personal_data_removed_at", UtcDateTime),
     # Part of an incident: no card of its own; the incident's card speaks for it. (No foreign keys: see
@@ -104,7 +108,7 @@ escalations = Table(
 )
 
 # Messages to Slack that must arrive: written in the same transaction as the change they report,
-# delivered after commit, retried until Slack takes them (see escalator.slack.outbox).
+# delivered after commit, retried until Slack takes them (see escalator.delivery).
 outbox = Table(
     "outbox",
     metadata,
@@ -112,18 +116,59 @@ outbox = Table(
     Column("escalation_id", Integer, ForeignKey("escalations.id", ondelete="CASCADE")),
     Column("kind", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
+    # pending → delivered; or dead (Slack refused it for good, or its retries ran out) → pending again
+    # (`escalator outbox retry`) or dropped.
     Column("status", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("due_at", UtcDateTime, nullable=False),
     Column("lease_until", UtcDateTime),
-    Column("attempts", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),  # every try, rate-limited ones included
+    Column("failures", Integer, nullable=False, server_default="0"),  # tries that count towards giving up
     Column("last_error", String(255)),
     Column("delivered_at", UtcDateTime),
     # The message it posted, so it can be erased when the customer's details must go.
     Column("posted_channel", String(32)),
     Column("posted_ts", String(32)),
+    # Messages of one lane reach Slack in the order queued (see escalator.domain.messages).
+    Column("lane", String(80), nullable=False),
+    Column("priority", Integer, nullable=False),
+    # The stream of Slack's rate limits its first call is paced by (`post:C0123`, `edit`, …).
+    Column("pace_key", String(80), nullable=False),
+    # An earlier try may have reached Slack (its answer was lost): look before posting again.
+    Column("doubt", Boolean, nullable=False, server_default=false()),
     Index(None, "status", "due_at"),
     Index(None, "escalation_id"),
+    # The head of each lane, among pending messages only.
+    Index(
+        "ix_outbox_pending_lane",
+        "lane",
+        "id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# Slack's rate limits as every process and machine of the app has used them: one row per pace key, a
+# generic cell-rate algorithm's "theoretical arrival time", and the pause a 429 or an outage asked for.
+# Times are seconds since the epoch.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("tat", Float, nullable=False),
+    Column("tolerance", Float, nullable=False),  # how far ahead of now `tat` may run: the burst
+    Column("paused_until", Float, nullable=False),
+    Column("failures", Integer, nullable=False),  # calls in a row that failed for now (5xx, timeouts)
+)
+
+# Each delivery process says it is alive, every tick, so `escalator check` and /metrics can tell when
+# none runs.
+delivery_processes = Table(
+    "delivery_processes",
+    metadata,
+    Column("name", String(100), primary_key=True),  # host:pid
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
 )
 
 # The audit trail: every transition, who made it, when, from which state to which, and why.

@@ -7,6 +7,7 @@ from typing import Any
 
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.domain.lifecycle import ALLOWED_FROM, Action
+from escalator.domain.messages import Message
 from escalator.domain.privacy import for_channel
 from escalator.domain.sla import humanize
 from escalator.policy import Policy
@@ -60,8 +61,11 @@ def render_card(escalation: Escalation, policy: Policy) -> SlackMessage:
     return message("handoff_card.json.j2", **_card_context(escalation, policy))
 
 
-def render_delivery_alert(escalation: Escalation, policy: Policy, failed_channel: str) -> SlackMessage:
-    problem, fix = phrases.channel_problem(escalation.delivery_problem or "unknown_error")
+def render_delivery_alert(
+    escalation: Escalation, policy: Policy, failed_channel: str, error: str
+) -> SlackMessage:
+    """The card, to the supervisors, with why its own channel refused it and how to fix that."""
+    problem, fix = phrases.channel_problem(error)
     return message(
         "delivery_alert.json.j2",
         failed_channel=failed_channel,
@@ -69,6 +73,47 @@ def render_delivery_alert(escalation: Escalation, policy: Policy, failed_channel
         fix=fix,
         **_card_context(escalation, policy),
     )
+
+
+# What each kind of message is, in a sentence to the supervisors when one cannot be delivered.
+_WHAT = {
+    Message.post_card: "the card",
+    Message.tell_agent_next_steps: "the agent's note on what happens next",
+    Message.update_card: "an update of the card",
+    Message.thread_note: "a note in the card's thread",
+    Message.warm_transfer: "the warm transfer's introduction",
+    Message.tell_agent_owner: "the agent's note on who has the case",
+    Message.hand_back: "the handback to the agent",
+    Message.retire_card: "the note on the card it moved away from",
+    Message.publish_home: "an App Home refresh",
+    Message.post_digest: "the daily digest",
+    Message.post_digest_chart: "the daily digest's chart",
+    Message.erase_message: "the erasure of a message about it",
+    Message.timer_notice: "a reminder",
+    Message.post_incident_card: "an incident's card",
+    Message.update_incident_card: "an update of an incident's card",
+    Message.incident_note: "an incident update",
+    Message.incident_suggestion: "a possible-incident suggestion",
+    Message.update_suggestion: "an update of a possible-incident suggestion",
+    Message.incident_joined: "the agent's note that the case is part of an incident",
+    Message.incident_update_for_agent: "an incident update for an agent",
+    Message.delivery_failed: "a delivery alert",
+}
+
+
+def render_delivery_failed(
+    message_id: int, kind: str, case: str | None, to: str | None, error: str
+) -> SlackMessage:
+    """To the supervisors: what could not be delivered, about which case, to whom, why, and the fix."""
+    what = _WHAT.get(kind, kind)  # type: ignore[call-overload]  # Message is a StrEnum: its str is its key
+    about = f" about *{case}*" if case else ""
+    where = "" if not to else f" to <@{to}>" if to.startswith(("U", "W")) else f" to <#{to}>"
+    problem, fix = phrases.channel_problem(error)
+    text = (
+        f":warning: I could not deliver {what}{about}{where}: {problem}. To fix it, {fix}; then "
+        f"`escalator outbox retry {message_id}` sends it again (`escalator outbox list` shows all)."
+    )
+    return SlackMessage(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
 def render_retired_card(escalation: Escalation, moved_to: str) -> SlackMessage:

@@ -2,18 +2,20 @@
 
 Slack has no idempotency key for chat.postMessage. When a call times out, or the process dies
 mid-call, Slack may have posted the message anyway, and a blind retry would post it twice. So every
-message the outbox posts carries its outbox id in Slack's message metadata, and a retry first looks
-for that id among the bot's messages since the message was queued.
+message the outbox posts carries its outbox id in Slack's message metadata, and a retry whose earlier
+try is in doubt first looks for that id among the bot's messages since the message was queued. A try
+known not to have posted (a 429, an error answer, a 5xx) leaves no doubt, and costs no look.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
+from escalator.store.repositories import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,13 @@ _MAX_PAGES = 10
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """Which outbox message a post belongs to, and whether an earlier attempt may have landed."""
+class Sent:
+    """Where a message landed in Slack. `detour`: Slack refused where it was meant to go, for this
+    reason, and it went elsewhere (a card to the supervisors)."""
 
-    outbox_id: int
-    queued_at: datetime
-    retry: bool
+    channel: str
+    ts: str
+    detour: str | None = None
 
 
 class Poster:
@@ -38,36 +41,36 @@ class Poster:
         self._gateway = gateway
 
     def post(
-        self, delivery: Delivery, channel: str, content: dict[str, Any], thread_ts: str | None = None
-    ) -> dict[str, Any]:
-        """chat.postMessage, unless an earlier attempt already posted it: Slack's answer, or the
-        earlier message's channel and ts."""
-        if delivery.retry:
-            earlier = self._find(delivery, channel, thread_ts)
+        self, message: OutboxMessage, channel: str, content: dict[str, Any], thread_ts: str | None = None
+    ) -> Sent:
+        """chat.postMessage, unless an earlier try of this message already posted it."""
+        if message.doubt:
+            earlier = self._find(message, channel, thread_ts)
             if earlier is not None:
-                log.info("outbox message %s was already posted (ts %s)", delivery.outbox_id, earlier["ts"])
+                log.info("outbox message %s was already posted (ts %s)", message.id, earlier.ts)
                 return earlier
         params: dict[str, Any] = {
             "channel": channel,
             "unfurl_links": False,
             "unfurl_media": False,
-            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": delivery.outbox_id}},
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": message.id}},
             **content,
         }
         if thread_ts:
             params["thread_ts"] = thread_ts
-        return self._gateway.call("chat.postMessage", **params)
+        answer = self._gateway.call("chat.postMessage", **params)
+        return Sent(str(answer["channel"]), str(answer["ts"]))
 
-    def _find(self, delivery: Delivery, channel: str, thread_ts: str | None) -> dict[str, Any] | None:
+    def _find(self, message: OutboxMessage, channel: str, thread_ts: str | None) -> Sent | None:
         try:
             conversation = self._conversation(channel)
-            oldest = f"{(delivery.queued_at - _CLOCK_SKEW).timestamp():.6f}"
+            oldest = f"{(message.created_at - _CLOCK_SKEW).timestamp():.6f}"
             cursor = None
             for _ in range(_MAX_PAGES):
                 page = self._page(conversation, thread_ts, oldest, cursor)
-                for message in page.get("messages") or []:
-                    if _carries(message, delivery.outbox_id):
-                        return {"ok": True, "channel": conversation, "ts": message["ts"]}
+                for posted in page.get("messages") or []:
+                    if _carries(posted, message.id):
+                        return Sent(conversation, str(posted["ts"]))
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not page.get("has_more") or not cursor:
                     return None
@@ -77,11 +80,11 @@ class Poster:
             # A missing history scope (an install from before it was asked for): post, and say so.
             log.warning(
                 "could not check whether outbox message %s was already posted (%s); posting it",
-                delivery.outbox_id,
+                message.id,
                 exc.error,
             )
             return None
-        log.warning("outbox message %s: too much history to search; posting it", delivery.outbox_id)
+        log.warning("outbox message %s: too much history to search; posting it", message.id)
         return None
 
     def _page(
