@@ -242,6 +242,11 @@ class RunningApp:
         assert self.worker.delivery is not None
         return self.worker.delivery
 
+    def deliver_apart(self) -> None:
+        """Listeners store and leave the rest, as HTTP mode's web workers do; `deliver_due` is then the
+        delivery process's pass."""
+        self.worker.runtime.after_commit = lambda _ids: None
+
     def deliver_due(self) -> int:
         """Deliver what is ready in the outbox, as the delivery loop does; returns how many were tried."""
         return self.delivery.engine.drain()
@@ -281,5 +286,15 @@ def running_app(
     store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
 ) -> Iterator[RunningApp]:
     app = start_app(database_url, slack_api, clock, policy)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def paced_app(
+    store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
+) -> Iterator[RunningApp]:
+    """The app held to Slack's real limits (on the fake clock)."""
+    app = start_app(database_url, slack_api, clock, policy, limits=SLACK_LIMITS)
     yield app
     app.close()

@@ -85,6 +85,8 @@ class SlackApiStub:
         # Slack's clock, in epoch seconds: history's `oldest` is compared with it. Tests set their fake clock.
         self.clock: Callable[[], float] = time.time
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        # Methods answering 503 for as long as their condition holds (an outage on Slack's side).
+        self._outages: dict[str, Callable[[], bool]] = {}
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
         stub = self
@@ -120,6 +122,10 @@ class SlackApiStub:
         """The next calls to `method` get these replies, in order; later ones get the default."""
         self._scripts[method].extend(replies)
 
+    def down_while(self, method: str, condition: Callable[[], bool]) -> None:
+        """`method` answers 503 while `condition()` holds."""
+        self._outages[method] = condition
+
     def calls_to(self, method: str) -> list[Call]:
         with self._changed:
             return [call for call in self.calls if call.method == method]
@@ -152,6 +158,9 @@ class SlackApiStub:
         call = Call(method, params, dict(request.headers))
         with self._changed:
             reply = self._scripts[method].popleft() if self._scripts[method] else None
+        outage = self._outages.get(method)
+        if reply is None and outage is not None and outage():
+            reply = Reply.server_error()
         if reply is None and is_json and method in FORM_ONLY:
             reply = Reply.error("invalid_arguments")
         if reply is None:

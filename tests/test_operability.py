@@ -9,6 +9,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ from sqlalchemy.exc import OperationalError
 from test_ownership import ALEX, pressed_and_settled, raise_escalation
 
 from escalator.cli import main as escalator
+from escalator.domain.messages import Message
 from escalator.log_format import JsonFormatter, TextFormatter
-from escalator.server import serve_probes
+from escalator.probes import serve_probes
 from escalator.store.database import Store, alembic_config
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -73,8 +75,36 @@ def test_check_passes_a_ready_deployment_line_by_line(deployment: Path, capsys: 
         line.startswith("✓ database: sqlite") or line.startswith("✓ database: postgresql") for line in lines
     )
     assert any(line.startswith("✓ timezone and business hours: it is now") for line in lines)
+    assert "✓ outbox: no message given up" in lines
+    assert "! delivery: no delivery process has run yet" in lines  # before the app's first start
     assert lines[-1].startswith("all ") and lines[-1].endswith(" checks passed")
     assert not [line for line in lines if line.startswith("✗")]
+
+
+def test_check_reports_messages_given_up_and_a_delivery_process_that_stopped(
+    deployment: Path, store: Store, capsys: pytest.CaptureFixture[str]
+):
+    now = datetime.now(UTC)
+    with store.transaction() as tx:
+        tx.processes.alive("db1:42", now - timedelta(hours=2), now - timedelta(minutes=5))
+        dead = tx.outbox.add(Message.post_digest, now, None, {"day": "2026-11-24"}, to="C0123SUP")
+        tx.outbox.bury(dead, "channel_not_found")
+
+    code, lines = check(capsys)
+    text = "\n".join(lines)
+
+    assert code == 1
+    assert "✗ delivery: no delivery process has run since" in text
+    assert "fix: start one: `escalator deliver` (python app.py runs one beside the web workers)" in text
+    assert "✗ outbox: 1 message(s) given up (the oldest: post_digest, channel_not_found)" in text
+    assert (
+        "fix: see `escalator outbox list`; fix what Slack refused, then `escalator outbox retry --all`"
+        in text
+    )
+    with store.transaction() as tx:
+        tx.processes.alive("db1:43", now, now)
+    code, lines = check(capsys)
+    assert "✓ delivery: 1 delivery process(es) running (db1:43)" in lines
 
 
 def test_check_names_each_problem_its_policy_key_and_the_fix(

@@ -11,12 +11,14 @@ from conftest import POLICY_YAML, FakeClock, RunningApp, start_app
 from slack_api_stub import Call, SlackApiStub
 from slack_requests import AGENT, text
 from slack_requests import select as option
+from sqlalchemy.exc import OperationalError
 from test_ownership import ALEX, BILLING, STRANGER, current, history, pressed_and_settled, raise_escalation
 
 from escalator.cli import main as escalator
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.privacy import REMOVED
 from escalator.policy import parse_policy
+from escalator.services import privacy
 from escalator.store.database import Store
 
 PRIVATE_POLICY = (
@@ -161,3 +163,23 @@ def test_forget_erases_one_customer_everywhere(
 
     assert escalator(["forget", "--account", ACCOUNT]) == 0
     assert "no escalation holds account" in capsys.readouterr().out
+
+
+def test_a_night_whose_purge_met_a_database_error_is_purged_on_the_next_tick(
+    app: RunningApp, slack_api: SlackApiStub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+):
+    finished = _raise(app, slack_api)
+    _close(app, slack_api, finished)
+    clock.advance(days=31)
+    clock.set(clock.now().replace(hour=3, minute=5))
+
+    def unreachable(*_args: Any) -> None:
+        raise OperationalError("UPDATE escalations", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(privacy, "erase_cases", unreachable)
+    with pytest.raises(OperationalError):
+        app.tick()  # as the delivery loop's tick meets it: logged, and tried again next tick
+    monkeypatch.undo()
+    app.tick()
+
+    assert current(app, finished).personal_data_removed_at is not None

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import time
 from pathlib import Path
 
-from app_process import serve_against, stop_app_process
+from app_process import kill_tree, serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, SIGNING_SECRET
 from slack_api_stub import Reply, SlackApiStub
 from slack_requests import SlackSender, handoff_values
@@ -44,14 +42,14 @@ def test_killed_while_slack_takes_the_card_it_is_posted_once_after_restart(
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     # Slack takes the card, but its answer is slow: the process dies before it arrives.
     slack_api.script("chat.postMessage", Reply(delay=8, body={"ok": True}))
-    process, base = _serve(tmp_path, slack_api, SLACK_API_TIMEOUT="2")
+    process, base = _serve(tmp_path, slack_api, SLACK_API_TIMEOUT="1")
     SlackSender(base, SIGNING_SECRET, slack_api.response_url).submit(handoff_values())
     slack_api.wait_for("chat.postMessage")
-    os.killpg(process.pid, signal.SIGKILL)  # the master and its worker, no goodbyes
+    kill_tree(process.pid)  # the supervisor, the web and delivery processes: no goodbyes
     process.wait(timeout=10)
     assert _card(tmp_path) == (None, "pending")
 
-    restarted, _ = _serve(tmp_path, slack_api, SLACK_API_TIMEOUT="2")
+    restarted, _ = _serve(tmp_path, slack_api, SLACK_API_TIMEOUT="1")
     try:
         ts = _wait_for_card(tmp_path, timeout=30)  # once the dead worker's lease has run out
     finally:

@@ -18,7 +18,7 @@ from escalator.services.raise_escalation import RaiseEscalation, raise_escalatio
 from escalator.store.database import Store
 from escalator.store.tables import timers
 
-CASES = 10  # their moves post 2 × CASES messages to the supervisors: paced at one a second
+CASES = 6  # their moves post 2 × CASES messages to the supervisors: paced at one a second
 
 
 def test_each_timer_fires_once_across_two_processes(

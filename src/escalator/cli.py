@@ -90,8 +90,10 @@ def outbox(args: argparse.Namespace) -> int:
             print(f"escalator: name the messages to {args.action} (their ids), or --all", file=sys.stderr)
             return 2
         with store.transaction() as tx:
-            now = SystemClock().now()
-            done = tx.outbox.revive(ids, now) if args.action == "retry" else tx.outbox.drop(ids, now)
+            if args.action == "retry":
+                done = tx.outbox.revive(ids)
+            else:
+                done = tx.outbox.drop(ids, SystemClock().now())
     finally:
         store.dispose()
     missing = sorted(set(ids or []) - set(done))

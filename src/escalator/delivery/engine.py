@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from escalator.clock import Clock
 from escalator.delivery.handlers import Handler
 from escalator.delivery.pacer import Paced, Pacer, outage_backoff
@@ -27,9 +29,9 @@ log = logging.getLogger(__name__)
 BATCH = 100  # messages one pass looks at
 # Of one pace key, as many as it can let through at once (a post burst): a pass skips the rest anyway.
 PER_KEY = 3
-# Failures before a message is given up: with outage_backoff, about a day of an outage. A 429 or
-# our own pacing never counts.
-MAX_FAILURES = 520
+# Failures before a message is given up: with outage_backoff, about a day of trying (an hour at 10 s,
+# then every 5 minutes). A 429 or our own pacing never counts.
+MAX_FAILURES = 640
 
 
 class Engine:
@@ -56,11 +58,14 @@ class Engine:
 
     def deliver(self, message_ids: Iterable[int]) -> None:
         """Deliver these messages now, in order, here, as far as Slack's limits and their lanes allow
-        (the rest wait for a pass)."""
-        for message_id in message_ids:
-            taken = self._queue.take(message_id)
-            if isinstance(taken, Taken):
-                self._try(taken)
+        (the rest wait for a pass, as does everything if the database fails meanwhile)."""
+        try:
+            for message_id in message_ids:
+                taken = self._queue.take(message_id)
+                if isinstance(taken, Taken):
+                    self._try(taken)
+        except SQLAlchemyError as exc:
+            log.warning("could not deliver at once (%s): the delivery loop will", type(exc).__name__)
 
     def run_pass(self) -> int:
         """Send what is ready now; returns how many messages were tried."""

@@ -96,10 +96,10 @@ _CALL_KEYS = {
 JITTER = 1.0
 # The longest a handler's later call waits its turn before the message is handed back for later.
 MAX_WAIT = 2.0
-# An outage: the key is tried again after 1, 2, 4, 8 s, then every 15 s, and every 5 minutes once it
-# has failed for about an hour.
-OUTAGE_BACKOFF_CAP = 15.0
-LONG_OUTAGE_AFTER = 240
+# An outage: the key is tried again after 1, 2, 4, 8 s, then every 10 s (so a recovery is found within
+# seconds), and every 5 minutes once it has failed for about an hour.
+OUTAGE_BACKOFF_CAP = 10.0
+LONG_OUTAGE_AFTER = 360
 LONG_OUTAGE_BACKOFF = 300.0
 
 

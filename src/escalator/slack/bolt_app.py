@@ -57,7 +57,7 @@ def build_runtime(
         gateway=gateway,
         ownership=Ownership(store, policy, clock),
         reminders=Reminders(store, policy, clock),
-        directory=Directory(gateway, policy),
+        directory=Directory(gateway, policy, clock),
         incidents=Incidents(store, policy, clock),
     )
 

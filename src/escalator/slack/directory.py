@@ -10,28 +10,30 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from escalator.clock import Clock
 from escalator.domain.lifecycle import Actor
 from escalator.policy import Policy
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
 
 log = logging.getLogger(__name__)
 
-MEMBERS_TTL = 300.0  # seconds; a change of group membership takes effect within five minutes
-RETRY_FAILED_AFTER = 30.0  # seconds before a group Slack would not list is asked for again
+MEMBERS_TTL = timedelta(minutes=5)  # a change of group membership takes effect within five minutes
+RETRY_FAILED_AFTER = timedelta(seconds=30)  # before a group Slack would not list is asked for again
 
 
 @dataclass(frozen=True)
 class _Known:
     members: frozenset[str] | None  # None: Slack would not say
-    ask_again_at: float  # time.monotonic()
+    ask_again_at: datetime
 
 
 class Directory:
-    def __init__(self, gateway: SlackGateway, policy: Policy) -> None:
+    def __init__(self, gateway: SlackGateway, policy: Policy, clock: Clock) -> None:
         self._gateway = gateway
+        self._clock = clock
         self._groups = sorted(policy.usergroups_named())
         self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
@@ -44,7 +46,7 @@ class Directory:
     def _members_of(self, group: str) -> frozenset[str]:
         with self._lock:
             known = self._known.get(group)
-        due = known is None or time.monotonic() >= known.ask_again_at
+        due = known is None or self._clock.now() >= known.ask_again_at
         if known is None or (due and known.members is None):
             known = self._fetch(group)
         elif due:
@@ -69,14 +71,14 @@ class Directory:
     def _fetch(self, group: str) -> _Known:
         try:
             users = self._gateway.call("usergroups.users.list", usergroup=group).get("users", [])
-            known = _Known(frozenset(users), time.monotonic() + MEMBERS_TTL / 2)
+            known = _Known(frozenset(users), self._clock.now() + MEMBERS_TTL / 2)
         except SlackCallFailed as exc:
             log.warning("could not list the members of user group %s: %s", group, exc.error)
             with self._lock:
                 previous = self._known.get(group)
             # Keep what we knew, and ask again soon; with nothing known, nobody is a member for now.
             members = previous.members if previous else None
-            known = _Known(members, time.monotonic() + RETRY_FAILED_AFTER)
+            known = _Known(members, self._clock.now() + RETRY_FAILED_AFTER)
         with self._lock:
             self._known[group] = known
         return known

@@ -384,13 +384,14 @@ class OutboxRepository:
         rows = self._session.execute(select(outbox).where(outbox.c.status == status).order_by(outbox.c.id))
         return [_dead(row) for row in rows]
 
-    def revive(self, message_ids: list[int] | None, now: datetime) -> list[int]:
-        """Dead messages (all, when `message_ids` is None) back in the queue, due now, with new tries."""
+    def revive(self, message_ids: list[int] | None) -> list[int]:
+        """Dead messages (all, when `message_ids` is None) back in the queue with new tries: due at once,
+        since the time they were last due has passed."""
         query = update(outbox).where(outbox.c.status == DEAD)
         if message_ids is not None:
             query = query.where(outbox.c.id.in_(message_ids))
         revived = self._session.execute(
-            query.values(status=_PENDING, due_at=now, failures=0, last_error=None).returning(outbox.c.id)
+            query.values(status=_PENDING, failures=0, last_error=None).returning(outbox.c.id)
         )
         ids = sorted(row.id for row in revived)
         self.added += len(ids)
