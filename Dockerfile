@@ -1,4 +1,5 @@
-# Escalator in HTTP mode: gunicorn's web workers beside the delivery process, as `python app.py` runs them.
+# Escalator in HTTP mode: `python app.py` runs the web process and the delivery process, supervised;
+# `escalator web` and `escalator deliver` run one each (docker-compose.yml does).
 #   docker build -t escalator .
 #   docker run --env-file .env -v "$PWD/policy.yml:/config/policy.yml:ro" -v escalator-data:/data -p 3000:3000 escalator
 # docker-compose.yml runs it with PostgreSQL. README.md, "Deployment", says what each setting does.
@@ -30,6 +31,6 @@ VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/healthz\", timeout=3)"]
-# On SIGTERM the workers finish their requests and the delivery process its delivery in flight.
+# On SIGTERM the web workers finish their requests and the delivery process its deliveries in flight.
 STOPSIGNAL SIGTERM
 CMD ["python", "app.py"]

@@ -146,6 +146,22 @@ def http_get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
         connection.close()
 
 
+def app_env(api_url: str, database_url: str, policy: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment an app under test starts with: this one's, without its Slack, Escalator and
+    database settings, and the bench's instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ESCALATOR_", "DATABASE_URL"))}
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=api_url,
+        DATABASE_URL=database_url,
+        ESCALATOR_POLICY=str(policy),
+        PORT=str(port),
+        **extra,
+    )
+    return env
+
+
 def wait_until_up(port: int, process: subprocess.Popen[bytes], path: str, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -172,15 +188,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def children(pid: int) -> list[int]:
-    found = []
+    """Every process descending from `pid` (app.py's supervisor → web process → its workers, and the
+    delivery process; the floor's gunicorn master → its workers)."""
+    parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, waiting = [], list(parents.get(pid, []))
+    while waiting:
+        child = waiting.pop()
+        found.append(child)
+        waiting.extend(parents.get(child, []))
     return sorted(found)
 
 
@@ -288,17 +310,8 @@ class Bench:
     def server(self, script: Path, workers: int, database_url: str) -> Iterator[tuple[int, int, Path]]:
         """Start `script` (app.py or the floor) under gunicorn; yield (port, master pid, its log)."""
         port = free_port()
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ESCALATOR_", "DATABASE_URL"))
-        }
-        env.update(
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=self.api_url,
-            DATABASE_URL=database_url,
-            ESCALATOR_POLICY=str(self.folder / "policy.yml"),
-            PORT=str(port),
-            ESCALATOR_WORKERS=str(workers),
+        env = app_env(
+            self.api_url, database_url, self.folder / "policy.yml", port, ESCALATOR_WORKERS=str(workers)
         )
         if self.args.threads:
             env["ESCALATOR_THREADS"] = str(self.args.threads)

@@ -82,8 +82,8 @@ class Prepared:
     view_id: str | None
 
 
-def handoff_values(n: int) -> dict[str, dict[str, Any]]:
-    """The seed's example handoff note as form state, with a customer of its own."""
+def handoff_values(n: int, path: str = "billing") -> dict[str, dict[str, Any]]:
+    """The seed's example handoff note as form state, with a customer of its own, for `path`."""
 
     def text(value: str) -> dict[str, Any]:
         return {"type": "plain_text_input", "value": value}
@@ -103,7 +103,7 @@ def handoff_values(n: int) -> dict[str, dict[str, Any]]:
         "customer_tone": text("Frustrated but polite"),
         "deadline": text("Bill due tomorrow"),
         "deadline_at": {"type": "datetimepicker", "selected_date_time": None},
-        "path": select("billing"),
+        "path": select(path),
         "escalation_type": select("functional", "radio_buttons"),
         "priority": select("P2"),
         "refund_amount": {"type": "number_input", "value": None},
@@ -138,7 +138,7 @@ class SlackShapes:
         }
         return Unsigned(Kind.command, FORM, urlencode(form).encode())
 
-    def view_submission(self, view_id: str, n: int, user: str) -> Unsigned:
+    def view_submission(self, view_id: str, n: int, user: str, path: str = "billing") -> Unsigned:
         payload = {
             "type": "view_submission",
             "team": {"id": TEAM_ID, "domain": "example"},
@@ -155,7 +155,7 @@ class SlackShapes:
                 "hash": "1764000000.abcdef",
                 "title": {"type": "plain_text", "text": "Escalate"},
                 "blocks": [],
-                "state": {"values": {b: {b: state} for b, state in handoff_values(n).items()}},
+                "state": {"values": {b: {b: state} for b, state in handoff_values(n, path).items()}},
             },
             "response_urls": [],
             "is_enterprise_install": False,

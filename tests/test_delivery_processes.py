@@ -191,7 +191,7 @@ def test_the_supervisor_starts_a_dying_process_again_after_a_growing_pause(
 ):
     app, _ = serve_against(tmp_path, slack_api, DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}")
     try:
-        for pause in ("0.5", "1.0", "2.0"):
+        for pause in ("0.25", "0.50", "1.00"):
             deliverer = child_running(app.pid, "escalator deliver")
             os.kill(deliverer, signal.SIGKILL)
             deadline = time.monotonic() + 10

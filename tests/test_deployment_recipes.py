@@ -40,15 +40,20 @@ def test_the_image_installs_as_the_readme_says_and_runs_http_mode_with_several_w
             assert (ROOT / path).exists(), path
 
 
-def test_compose_runs_the_image_against_postgresql_with_the_policy_where_the_image_reads_it():
+def test_compose_runs_both_process_types_against_postgresql_with_the_policy_where_the_image_reads_it():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    app, db = compose["services"]["escalator"], compose["services"]["db"]
-    assert app["build"] == "."
-    assert set(app["environment"]) <= KNOWN
-    url = app["environment"]["DATABASE_URL"]
-    assert url.startswith("postgresql+psycopg://") and "@db:5432/" in url
+    web, delivery, db = (compose["services"][name] for name in ("escalator", "delivery", "db"))
+    assert web["command"] == ["escalator", "web"]
+    assert delivery["command"][:2] == ["escalator", "deliver"]
+    # The image's health check asks PORT: the delivery process serves its /healthz there.
+    assert delivery["command"][-1] == delivery["environment"]["PORT"]
+    for app in (web, delivery):
+        assert app["build"] == "."
+        assert set(app["environment"]) <= KNOWN
+        url = app["environment"]["DATABASE_URL"]
+        assert url.startswith("postgresql+psycopg://") and "@db:5432/" in url
+        assert app["depends_on"]["db"]["condition"] == "service_healthy"
+        policy_target = _env(_dockerfile())["ESCALATOR_POLICY"]
+        assert any(volume.split(":")[1] == policy_target for volume in app["volumes"])
     assert db["image"].startswith("postgres:")
-    assert app["depends_on"]["db"]["condition"] == "service_healthy"
-    policy_target = _env(_dockerfile())["ESCALATOR_POLICY"]
-    assert any(volume.split(":")[1] == policy_target for volume in app["volumes"])
-    assert app["ports"] == [f"127.0.0.1:{_env(_dockerfile())['PORT']}:{_env(_dockerfile())['PORT']}"]
+    assert web["ports"] == [f"127.0.0.1:{_env(_dockerfile())['PORT']}:{_env(_dockerfile())['PORT']}"]

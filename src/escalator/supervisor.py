@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 GRACE = 30.0  # seconds the children have to finish after SIGTERM (gunicorn's own grace is 20)
 DELIVERY_NICENESS = 10
 STABLE_AFTER = 60.0  # a child that ran this long before dying is restarted at once, not after a pause
-FIRST_PAUSE, LONGEST_PAUSE = 0.5, 30.0
+FIRST_PAUSE, LONGEST_PAUSE = 0.25, 30.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -120,7 +120,7 @@ class Supervisor:
         pause = max(pause, FIRST_PAUSE)
         child.restart_at = now + pause
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
-        log.error("the %s process %s after %.0f s; starting it again in %.1f s", child.name, how, ran, pause)
+        log.error("the %s process %s after %.0f s; starting it again in %.2f s", child.name, how, ran, pause)
 
     def _stop_children(self) -> int:
         running = [c.process for c in self._children if c.process is not None and c.process.poll() is None]

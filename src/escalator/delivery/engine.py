@@ -83,6 +83,8 @@ class Engine:
                 self._release()
                 continue
             tried += 1
+            if taken.key_failures:
+                held_back.add(key)  # its key is failing: this one tries it, the others wait for the answer
             if self._senders is None:
                 self._try(taken)
             else:

@@ -23,9 +23,10 @@ class Form(StrEnum):
 class Urgency(IntEnum):
     """Lower goes first, whatever waits."""
 
-    waited_for = 0  # someone is waiting for it: a card, a private notice, a handback
-    view = 1  # keeps what people see in step: card updates, thread notes, the digest
-    background = 2  # App Home refreshes, erasures
+    card = 0  # a card the specialists act on: paced by its channel, it never holds the others up long
+    waited_for = 1  # someone is waiting for it: a private notice, a handback, a reminder
+    view = 2  # keeps what people see in step: card updates, thread notes, the digest
+    background = 3  # App Home refreshes, erasures
 
 
 class Message(StrEnum):
@@ -76,6 +77,8 @@ _FORMS = {
     Message.post_digest_chart: Form.upload,
 }
 _URGENCY = {
+    Message.post_card: Urgency.card,
+    Message.post_incident_card: Urgency.card,
     Message.update_card: Urgency.view,
     Message.thread_note: Urgency.view,
     Message.retire_card: Urgency.view,

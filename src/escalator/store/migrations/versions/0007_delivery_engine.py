@@ -24,6 +24,7 @@ _VIEWS = (
     "'update_incident_card', 'incident_note', 'update_suggestion')"
 )
 _BACKGROUND = "('publish_home', 'erase_message')"
+_CARDS = "('post_card', 'post_incident_card')"
 _TO_AGENT = "('tell_agent_next_steps', 'tell_agent_owner', 'hand_back', 'incident_joined')"
 
 
@@ -79,8 +80,8 @@ def upgrade() -> None:
     )
     op.execute("UPDATE outbox SET lane = 'message:' || id WHERE lane = ''")
     op.execute(
-        f"UPDATE outbox SET priority = CASE WHEN kind IN {_BACKGROUND} THEN 2 WHEN kind IN {_VIEWS} THEN 1 "
-        "ELSE 0 END WHERE status = 'pending'"
+        f"UPDATE outbox SET priority = CASE WHEN kind IN {_BACKGROUND} THEN 3 WHEN kind IN {_VIEWS} THEN 2 "
+        f"WHEN kind IN {_CARDS} THEN 0 ELSE 1 END WHERE status = 'pending'"
     )
     case_column = "(SELECT {} FROM escalations e WHERE e.id = outbox.escalation_id)"
     paced = [
