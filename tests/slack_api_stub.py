@@ -167,6 +167,13 @@ class SlackApiStub:
             reply = Reply(body=self._default(method, params))
             if method == "auth.test" and self.scopes is not None:
                 reply.headers["x-oauth-scopes"] = ",".join(sorted(self.scopes))
+        if (
+            method == "files.completeUploadExternal"
+            and reply.status == 200
+            and reply.body
+            and reply.body.get("ok")
+        ):
+            self._share_files(params)
         if method == "chat.postMessage" and reply.status == 200 and reply.body and reply.body.get("ok"):
             reply.body = {**self._default(method, params), **reply.body}
             self._post(params, reply.body)
@@ -197,6 +204,16 @@ class SlackApiStub:
             message["thread_ts"] = params["thread_ts"]
         with self._changed:
             self.posted[str(answer["channel"])].append(message)
+
+    def _share_files(self, params: dict[str, Any]) -> None:
+        """A completed upload shows in its channel (or thread) as a message with the files."""
+        files = params.get("files")
+        shared = json.loads(files) if isinstance(files, str) else files or []
+        message = {"ts": f"1764000000.{next(self._ts):06d}", "files": shared, "posted_at": self.clock()}
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        with self._changed:
+            self.posted[str(params.get("channel_id"))].append(message)
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         """conversations.history (top-level messages) or .replies (one thread), newest first."""

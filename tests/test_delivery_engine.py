@@ -8,23 +8,27 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunningApp
+from conftest import RunningApp, make_settings
 from slack_api_stub import Call, Reply, SlackApiStub
 from slack_requests import AGENT, handoff_values, text
 from slack_requests import select as option
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from test_operability import scrape, value
 
 from escalator.cli import main
+from escalator.delivery.queue import OutboxQueue
 from escalator.domain.escalation import Escalation
 from escalator.domain.messages import Message
 from escalator.services.privacy import forget_account
 from escalator.store.tables import outbox
+from escalator.wiring import build_delivery
 
 BILLING, TECH, SUPERVISORS = "C0123BILL", "C0123TECH", "C0123SUP"
 
@@ -261,3 +265,119 @@ def test_an_outage_of_slacks_posting_side_is_ridden_out_and_each_card_posted_onc
         shown = [m["text"] for m in top_level_posts(slack_api, channel)]
         assert len(shown) == 10 and len(set(shown)) == 10
     assert {row.failures for row in outbox_rows(app, Message.post_card)} <= {0, 1, 2, 3}
+
+
+def test_a_try_that_outlived_its_lease_has_no_say(running_app: RunningApp, slack_api: SlackApiStub):
+    """Its lease ran out and another try took the message over: the first try's ending is ignored."""
+    app = running_app
+    app.deliver_apart()
+    submit(app)
+    queue = app.delivery.queue
+    (card_id,) = [row.id for row in outbox_rows(app, Message.post_card)]
+    first = queue.take(card_id)
+    app.clock.advance(minutes=10)  # far past its lease: the try is presumed dead
+    second = queue.take(card_id)
+    assert first is not None and second is not None
+    assert second.message.attempts == 2 and second.message.doubt  # the first may have posted
+
+    queue.delivered(first.message, None, None)  # the slow first try finishes after all
+    queue.bury(first.message, "too late", None)
+
+    (row,) = outbox_rows(app, Message.post_card)
+    assert (row.status, row.attempts) == ("pending", 2)  # the second try's to finish
+    queue.delivered(second.message, None, None)
+    (row,) = outbox_rows(app, Message.post_card)
+    assert row.status == "delivered"
+
+
+def test_a_message_that_cannot_be_rendered_is_kept_dead_and_reported_not_retried_forever(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    app = running_app
+    submit(app)
+    with app.store.transaction() as tx:  # a notice missing whom it is for: a bug, not Slack's doing
+        tx.outbox.add(Message.timer_notice, app.clock.now(), 1, {"kind": "acknowledge_nudge"}, to=BILLING)
+    app.deliver_due()
+
+    (notice,) = outbox_rows(app, Message.timer_notice)
+    assert notice.status == "dead" and "KeyError" in notice.last_error
+    alerts = [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == SUPERVISORS]
+    assert len(alerts) == 1 and "a reminder about *ESC-1*" in alerts[0].params["text"]
+
+
+def test_a_message_of_a_kind_this_version_does_not_know_is_kept_dead(running_app: RunningApp):
+    app = running_app
+    submit(app)
+    with app.store.transaction() as tx:
+        message = tx.outbox.add(Message.update_card, app.clock.now(), 1)
+        tx.session.execute(outbox.update().where(outbox.c.id == message).values(kind="an_older_kind"))
+    app.deliver_due()
+
+    with app.store.reading() as tx:
+        (row,) = tx.session.execute(select(outbox).where(outbox.c.id == message))
+    assert (row.status, row.last_error) == ("dead", "no such kind of message: an_older_kind")
+
+
+def test_a_card_in_doubt_for_a_case_that_moved_is_found_and_retired(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    app = running_app
+    app.deliver_apart()
+    slack_api.script("chat.postMessage", Reply(delay=1.5, body={"ok": True}))  # posted; the answer lost
+    submit(app)
+    app.deliver_due()
+    assert cases(app)[0].card_ts is None
+    app.slack.submit_form(
+        "move_form", 1, {"destination": option("supervisors"), "reason": text("Up.")}, AGENT
+    )
+    app.settle()
+    app.clock.advance(seconds=5)
+
+    app.deliver_due()
+
+    (stray,) = top_level_posts(slack_api, BILLING)
+    retired = [c for c in slack_api.calls_to("chat.update") if c.params["ts"] == stray["ts"]]
+    assert retired and "re-escalated to <#C0123SUP>" in said(retired[-1])
+    (card,) = top_level_posts(slack_api, SUPERVISORS)
+    assert cases(app)[0].card_ts == card["ts"]
+
+
+def test_a_database_error_while_taking_a_message_never_costs_a_sender(
+    running_app: RunningApp, slack_api: SlackApiStub, monkeypatch: pytest.MonkeyPatch
+):
+    app = running_app
+    app.deliver_apart()
+    submit(app)
+    senders = ThreadPoolExecutor(max_workers=1)
+    settings = make_settings(app.store.url, slack_api, ESCALATOR_THREADS=1)
+    engine = build_delivery(settings, app.worker.runtime.policy, app.worker.runtime, senders).engine
+    original = OutboxQueue.take
+
+    def unreachable(*_args: Any) -> None:
+        raise OperationalError("UPDATE outbox", {}, Exception("the database restarted"))
+
+    monkeypatch.setattr(OutboxQueue, "take", unreachable)
+    for _ in range(3):
+        with pytest.raises(OperationalError):
+            engine.run_pass()
+    monkeypatch.setattr(OutboxQueue, "take", original)
+    done = threading.Event()
+    threading.Thread(target=lambda: (engine.run_pass(), done.set()), daemon=True).start()
+    assert done.wait(5), "the pass waits for a sender that was never given back"
+    senders.shutdown(wait=True)
+    assert cases(app)[0].card_ts is not None
+
+
+def test_a_chart_whose_upload_answer_was_lost_is_not_uploaded_twice(
+    running_app: RunningApp, slack_api: SlackApiStub
+):
+    app = running_app
+    slack_api.script("files.completeUploadExternal", Reply(delay=1.5, body={"ok": True, "files": []}))
+    app.clock.set(app.clock.now().replace(hour=9, minute=30))  # after digest.at
+    app.tick()  # the digest, then its chart: whose upload times out
+    app.clock.advance(seconds=5)
+    app.tick()
+
+    assert len(slack_api.calls_to("files.completeUploadExternal")) == 1
+    (chart,) = outbox_rows(app, Message.post_digest_chart)
+    assert chart.status == "delivered"

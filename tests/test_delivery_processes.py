@@ -106,9 +106,8 @@ def _web_workers(app: subprocess.Popen[str]) -> list[int]:
 
 
 def test_killing_the_delivery_process_under_load_slows_no_ack_and_loses_nothing(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub
+    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, database_url: str
 ):
-    database_url = f"sqlite:///{tmp_path / 'escalator.db'}"
     app, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url, SLACK_API_TIMEOUT="1")
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
     deliverer = child_running(app.pid, "escalator deliver")
@@ -128,9 +127,8 @@ def test_killing_the_delivery_process_under_load_slows_no_ack_and_loses_nothing(
 
 
 def test_killing_a_web_worker_under_load_loses_nothing_and_does_nothing_twice(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub
+    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, database_url: str
 ):
-    database_url = f"sqlite:///{tmp_path / 'escalator.db'}"
     app, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url)
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
     try:

@@ -129,6 +129,7 @@ def test_a_listeners_call_never_waits_but_counts_against_the_background(store: S
     pacer = Pacer(store, clock)
     for _ in range(30):
         pacer.before_call("chat.postEphemeral")  # over Tier 4's burst of 10: goes anyway, counted
+    assert pacer.counted()  # by a thread of its own: the calls never waited for it
     assert not _turns(pacer, store, "chat.postEphemeral")
     clock.advance(seconds=10)
     assert not _turns(pacer, store, "chat.postEphemeral")  # the budget they used is still being repaid
@@ -150,3 +151,22 @@ def test_an_outage_backs_the_key_off_and_a_success_starts_afresh(store: Store, c
     pacer.recovered(key)
     with store.transaction() as tx:
         assert tx.rates.take(key, clock.now().timestamp() + 200, 1, 2).failures == 0
+
+
+def test_no_call_of_a_try_starts_once_its_time_is_up(store: Store, clock: FakeClock):
+    """A try's last moment to start a call leaves room for the call before its lease runs out."""
+    pacer = Pacer(store, clock)
+    with pacer.delivering(prepaid="post:C0123BILL", deadline=clock.now() + timedelta(seconds=5)):
+        pacer.before_call("post:C0123BILL")
+        clock.advance(seconds=5)
+        with pytest.raises(Paced):
+            pacer.before_call("chat.update")
+
+
+def test_a_turn_taken_and_not_used_is_given_back(store: Store, clock: FakeClock):
+    pacer = Pacer(store, clock)
+    while _turns(pacer, store, "edit"):
+        pass
+    pacer.give_back("edit")  # a card update that found nothing to update
+    assert _turns(pacer, store, "edit")
+    assert not _turns(pacer, store, "edit")

@@ -23,7 +23,7 @@ from escalator.delivery.handlers import Delivering, all_handlers
 from escalator.delivery.pacer import SLACK_LIMITS, Limit, Pacer
 from escalator.delivery.poster import Poster
 from escalator.delivery.process import DeliveryLoop, DeliveryProbes, run_delivery_process
-from escalator.delivery.queue import OutboxQueue, lease_for
+from escalator.delivery.queue import OutboxQueue
 from escalator.errors import ConfigurationError
 from escalator.log_format import ContextThreadPool, chosen_format, use_format
 from escalator.logs import install_redaction, remember_secrets
@@ -143,6 +143,7 @@ class Delivery:
     listeners in one process (Socket Mode, and the tests, which tick it themselves)."""
 
     engine: Engine
+    queue: OutboxQueue
     scheduler: Scheduler
     loop: DeliveryLoop
     listener: OutboxListener
@@ -176,9 +177,7 @@ def build_delivery(
     sent by whoever runs the pass."""
     store, clock, gateway = runtime.store, runtime.clock, runtime.gateway
     assert isinstance(gateway.pacer, Pacer)
-    queue = OutboxQueue(
-        store, clock, gateway.pacer, lease_for(settings.SLACK_API_TIMEOUT), policy.supervisors.channel
-    )
+    queue = OutboxQueue(store, clock, gateway.pacer, settings.SLACK_API_TIMEOUT, policy.supervisors.channel)
     handlers = all_handlers(Delivering(gateway, Poster(gateway), store, policy, clock, runtime.directory))
     listener = OutboxListener(settings.DATABASE_URL)
     engine = Engine(
@@ -194,7 +193,7 @@ def build_delivery(
         runtime.reminders, Digests(store, policy, clock), RetentionPurge(store, policy, clock)
     )
     loop = DeliveryLoop(scheduler, engine, queue, listener, store, clock, settings.ESCALATOR_TICK)
-    return Delivery(engine, scheduler, loop, listener, senders)
+    return Delivery(engine, queue, scheduler, loop, listener, senders)
 
 
 class Worker:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from escalator.clock import Clock
 from escalator.delivery.handlers import Handler
 from escalator.delivery.pacer import Paced, Pacer, outage_backoff
+from escalator.delivery.poster import Sent
 from escalator.delivery.queue import NoTurn, OutboxQueue, Taken
 from escalator.domain.messages import Message
 from escalator.slack.gateway import SlackCallFailed
@@ -55,6 +56,7 @@ class Engine:
         self._senders = senders
         self._free_senders = threading.BoundedSemaphore(sender_count)
         self._on_done = on_done
+        self._stopping = threading.Event()
 
     def deliver(self, message_ids: Iterable[int]) -> None:
         """Deliver these messages now, in order, here, as far as Slack's limits and their lanes allow
@@ -72,11 +74,17 @@ class Engine:
         tried = 0
         held_back: set[str] = set()
         for message_id, key in self._queue.ready(BATCH, PER_KEY):
+            if self._stopping.is_set():
+                break  # stopping: what is in flight finishes, nothing new starts
             if key in held_back:
                 continue
             if self._senders is not None:
                 self._free_senders.acquire()  # the next free sender: an urgent message goes first
-            taken = self._queue.take(message_id)
+            try:
+                taken = self._queue.take(message_id)
+            except BaseException:
+                self._release()
+                raise
             if not isinstance(taken, Taken):
                 if isinstance(taken, NoTurn):
                     held_back.add(key)
@@ -98,6 +106,10 @@ class Engine:
             tried += passed
         return tried
 
+    def stop(self) -> None:
+        """Start nothing new (a pass in progress ends at its next message)."""
+        self._stopping.set()
+
     def _send(self, taken: Taken) -> None:
         try:
             self._try(taken)
@@ -112,45 +124,58 @@ class Engine:
     def _try(self, taken: Taken) -> None:
         message = taken.message
         handler = self._handlers[message.kind]
-        try:
-            with self._pacer.delivering(message.pace_key):
-                sent = handler.send(message)
-        except Paced as paced:
-            self._later(message, paced.until - self._clock.now(), str(paced), doubt=False, counts=False)
-        except SlackCallFailed as failed:
-            self._failed(message, failed, handler)
-        except Exception as exc:  # a bug, or the database: keep the message, try it again later
-            log.exception("outbox message %s (%s) failed", message.id, message.kind.value)
-            delay = outage_backoff(message.failures + 1)
-            self._later(message, delay, type(exc).__name__, doubt=True, counts=True)
-        else:
+        with self._pacer.delivering(message.pace_key, taken.deadline) as delivering:
             try:
-                if taken.key_failures:
-                    self._pacer.recovered(message.pace_key)
-                self._queue.delivered(message, sent, handler.record)
-            except Exception:
-                # Slack has it but we could not record that: the lease runs out, and the next try,
-                # in doubt, finds the message in Slack instead of posting it again.
-                log.exception("outbox message %s (%s) was sent but not recorded", message.id, message.kind)
+                sent = handler.send(message)
+            except Paced as paced:
+                self._later(message, paced.until - self._clock.now(), str(paced), doubt=False, counts=False)
+            except SlackCallFailed as failed:
+                self._failed(message, failed, handler, doubt=delivering.reached_slack)
+            except _WONT_CHANGE as exc:  # the message itself is wrong (a bug): another try would be too
+                log.exception("outbox message %s (%s) cannot be sent", message.id, message.kind.value)
+                self._bury(message, f"{type(exc).__name__} (see the delivery process's log)", handler)
+            except Exception as exc:  # the database, say: keep the message, try it again later
+                log.exception("outbox message %s (%s) failed", message.id, message.kind.value)
+                self._failed_for_now(message, type(exc).__name__, handler, doubt=delivering.reached_slack)
+            else:
+                self._done(taken, sent, handler)
+            if not delivering.used:  # nothing was sent on the turn that came with the message
+                self._give_back(message.pace_key)
 
-    def _failed(self, message: OutboxMessage, failed: SlackCallFailed, handler: Handler) -> None:
+    def _done(self, taken: Taken, sent: Sent | None, handler: Handler) -> None:
+        message = taken.message
+        try:
+            if taken.key_failures:
+                self._pacer.recovered(message.pace_key)
+            self._queue.delivered(message, sent, handler.record)
+        except Exception:
+            # Slack has it but we could not record that: the lease runs out, and the next try,
+            # in doubt, finds the message in Slack instead of posting it again.
+            log.exception("outbox message %s (%s) was sent but not recorded", message.id, message.kind)
+
+    def _failed(self, message: OutboxMessage, failed: SlackCallFailed, handler: Handler, doubt: bool) -> None:
         if failed.rate_limited:
             # The gateway has paused the key for every process; this message waits with them, and a
             # rate limit never counts towards giving up.
-            self._later(message, failed.retry_after or 1.0, "ratelimited", doubt=False, counts=False)
+            self._later(message, failed.retry_after or 1.0, "ratelimited", doubt=doubt, counts=False)
             return
         if not failed.transient:
             self._bury(message, failed.error, handler)
-            return
-        if message.failures + 1 >= MAX_FAILURES:
-            self._bury(message, f"gave up after {message.failures + 1} failed tries: {failed.error}", handler)
             return
         try:
             self._pacer.failing(failed.key)  # the whole key backs off, not just this message
         except Exception:
             log.exception("could not pause %s", failed.key)
+        self._failed_for_now(message, failed.error, handler, doubt=doubt)
+
+    def _failed_for_now(self, message: OutboxMessage, error: str, handler: Handler, doubt: bool) -> None:
+        """Try again later, unless it has failed for about a day. `doubt`: a post of this try went
+        through, or may have (its answer lost), so the next try looks before posting."""
+        if message.failures + 1 >= MAX_FAILURES:
+            self._bury(message, f"gave up after {message.failures + 1} failed tries: {error}", handler)
+            return
         delay = outage_backoff(message.failures + 1)
-        self._later(message, delay, failed.error, doubt=failed.maybe_done, counts=True)
+        self._later(message, delay, error, doubt=doubt, counts=True)
 
     def _later(self, message: OutboxMessage, delay: float | timedelta, error: str, **how: bool) -> None:
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
@@ -172,3 +197,14 @@ class Engine:
             self._queue.bury(message, error, handler.on_dead)
         except Exception:
             log.exception("could not give up on outbox message %s; its lease will run out", message.id)
+
+    def _give_back(self, key: str) -> None:
+        try:
+            self._pacer.give_back(key)
+        except Exception:
+            log.exception("could not give back a turn on %s", key)
+
+
+# Errors of the message's own making: its case or history entry gone, its payload not what its kind
+# needs, a value it cannot render. Trying again would fail the same way.
+_WONT_CHANGE = (LookupError, TypeError, ValueError)

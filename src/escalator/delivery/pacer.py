@@ -16,10 +16,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import queue
 import random
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -55,7 +58,8 @@ def tier(per_minute: int, burst: int) -> Limit:
 # "1 per second per channel, short bursts >1 allowed"; a little slower than one a second on average, so
 # the network's jitter never brings two posts closer than Slack counts.
 POST_PER_CONVERSATION = Limit(per_second=1 / 1.02, burst=3)
-TIER_1, TIER_2, TIER_3, TIER_4 = tier(1, 1), tier(20, 3), tier(50, 5), tier(100, 10)
+TIER_1 = Limit(per_second=1 / 60, burst=1)  # "1+ per minute": no burst to spare
+TIER_2, TIER_3, TIER_4 = tier(20, 3), tier(50, 5), tier(100, 10)
 
 # Pace keys (see escalator.domain.messages): posts are paced per conversation ("post:C0123"), the rest
 # per method. Tiers from each method's page on Slack's documentation.
@@ -94,6 +98,8 @@ _CALL_KEYS = {
 # At most this much longer than Retry-After, picked at random: processes paused together do not all
 # come back at the same instant.
 JITTER = 1.0
+# Calls that add something people see (a message, a file): done twice, it shows twice.
+_SHOWS_SOMETHING_NEW = ("post:", "upload")
 # The longest a handler's later call waits its turn before the message is handed back for later.
 MAX_WAIT = 2.0
 # An outage: the key is tried again after 1, 2, 4, 8 s, then every 10 s (so a recovery is found within
@@ -127,13 +133,18 @@ class Paced(Exception):
 
 
 @dataclass
-class _Delivering:
-    prepaid: str | None  # the key whose turn was taken with the message
+class Delivering:
+    """One try of a message, as its calls go: `prepaid` is the key whose turn came with the message;
+    no call starts after `deadline` (past it, the message's lease could run out mid-call and another
+    try take it); `reached_slack` once a post went through, or may have."""
+
+    prepaid: str | None
+    deadline: datetime | None = None
     used: bool = False
-    waited: float = field(default=0.0)
+    reached_slack: bool = False
 
 
-_delivering: contextvars.ContextVar[_Delivering | None] = contextvars.ContextVar("delivering", default=None)
+_delivering: contextvars.ContextVar[Delivering | None] = contextvars.ContextVar("delivering", default=None)
 
 
 class Pacer:
@@ -149,6 +160,8 @@ class Pacer:
         self._clock = clock
         self._limits = limits
         self._jitter = jitter
+        self._counts = _Counting(self)
+        self._failing: set[str] = set()  # keys this process saw fail, to reset when they work again
 
     def limit(self, key: str) -> Limit:
         if key.startswith("post:"):
@@ -160,36 +173,58 @@ class Pacer:
         limit = self.limit(key)
         return tx.rates.take(key, self._now(), limit.interval, limit.tolerance)
 
+    def give_back(self, key: str) -> None:
+        """A turn taken with a message that made no call on it (nothing left to send): it is not spent."""
+        with self._store.transaction() as tx:
+            tx.rates.give_back(key, self.limit(key).interval)
+
     @contextlib.contextmanager
-    def delivering(self, prepaid: str | None) -> Iterator[None]:
+    def delivering(self, prepaid: str | None, deadline: datetime | None = None) -> Iterator[Delivering]:
         """Calls made inside are a delivery's: the first on `prepaid` has its turn already, the others
-        wait theirs (raising Paced when that would be long)."""
-        token = _delivering.set(_Delivering(prepaid))
+        wait theirs (raising Paced when that would be long, or would pass `deadline`)."""
+        delivering = Delivering(prepaid, deadline)
+        token = _delivering.set(delivering)
         try:
-            yield
+            yield delivering
         finally:
             _delivering.reset(token)
 
     def before_call(self, key: str) -> None:
         delivering = _delivering.get()
         if delivering is None:
-            self._count(key)
+            self._counts.add(key)  # a listener's call goes now: counted in the background
             return
+        if delivering.deadline is not None and self._clock.now() >= delivering.deadline:
+            raise Paced(f"{key} (this try's time is up)", self._clock.now())
         if delivering.prepaid == key and not delivering.used:
             delivering.used = True
             return
-        self._wait_turn(key)
+        self._wait_turn(key, delivering.deadline)
+
+    def after_call(self, key: str, reached: bool | None) -> None:
+        """How a call ended: Slack did it (True), did not (False), or may have (None, its answer lost)."""
+        delivering = _delivering.get()
+        if delivering is not None and reached is not False and key.startswith(_SHOWS_SOMETHING_NEW):
+            delivering.reached_slack = True
+        if reached and key in self._failing:
+            self._failing.discard(key)
+            self.recovered(key)
 
     def rate_limited(self, key: str, retry_after: float) -> datetime:
         """Slack answered 429: nobody calls on `key` before Retry-After (and a little jitter) is over."""
         until = self._now() + retry_after + self._jitter() * min(JITTER, 0.1 * retry_after + 0.1)
-        self._pause(key, until)
+        try:
+            with self._store.side_write() as tx:
+                tx.rates.pause(key, until)
+        except SQLAlchemyError as exc:
+            log.warning("could not record Slack's pause of %s: %s", key, type(exc).__name__)
         log.warning("Slack rate-limited %s: paused for %.1f s for every process", key, until - self._now())
         return _moment(until)
 
     def failing(self, key: str) -> None:
         """A call on `key` failed for now (5xx, timeout, no connection). From the second in a row it is
         an outage: the key pauses for everyone, backing off, so Slack gets one try at a time."""
+        self._failing.add(key)
         with self._store.transaction() as tx:
             failures = tx.rates.failed(key)
             if failures >= 2:
@@ -205,34 +240,71 @@ class Pacer:
             free = tx.rates.next_free(keys, self._now())
         return None if free is None else _moment(free)
 
-    def _wait_turn(self, key: str) -> None:
+    def counted(self, timeout: float = 5.0) -> bool:
+        """Wait until the listeners' calls counted so far are written; False if that took too long."""
+        return self._counts.written(timeout)
+
+    def _wait_turn(self, key: str, deadline: datetime | None) -> None:
+        waited = 0.0
         while True:
             with self._store.transaction() as tx:
                 turn = self.turn(tx, key)
             if turn.granted:
                 return
-            if turn.wait > MAX_WAIT:
-                raise Paced(key, _moment(self._now() + turn.wait))
+            until = self._clock.now() + timedelta(seconds=turn.wait)
+            if waited + turn.wait > MAX_WAIT or (deadline is not None and until >= deadline):
+                raise Paced(key, until)
             self._clock.sleep(turn.wait)
-
-    def _count(self, key: str) -> None:
-        """A listener's call: it goes now, and counts. Never waits on the database for it."""
-        limit = self.limit(key)
-        try:
-            with self._store.side_write() as tx:
-                tx.rates.count(key, self._now(), limit.interval, limit.tolerance)
-        except SQLAlchemyError as exc:
-            log.debug("could not count a call to %s: %s", key, type(exc).__name__)
-
-    def _pause(self, key: str, until: float) -> None:
-        try:
-            with self._store.side_write() as tx:
-                tx.rates.pause(key, until)
-        except SQLAlchemyError as exc:
-            log.warning("could not record Slack's pause of %s: %s", key, type(exc).__name__)
+            waited += turn.wait
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+class _Counting:
+    """Listeners' calls, counted by a thread of their own so that no call waits on the database for it;
+    what piles up while the database is away is dropped (it only ever counted calls)."""
+
+    _MAX_WAITING = 10_000
+
+    def __init__(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+        self._waiting: queue.Queue[tuple[str, float]] = queue.Queue(self._MAX_WAITING)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write, name="pacer-counts", daemon=True)
+                self._thread.start()
+        with contextlib.suppress(queue.Full):
+            self._waiting.put_nowait((key, self._pacer._now()))
+
+    def written(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._waiting.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._waiting.unfinished_tasks
+
+    def _write(self) -> None:
+        while True:
+            batch = [self._waiting.get()]
+            while not self._waiting.empty() and len(batch) < 500:
+                batch.append(self._waiting.get_nowait())
+            by_key: dict[str, list[float]] = {}
+            for key, at in batch:
+                by_key.setdefault(key, []).append(at)
+            try:
+                with self._pacer._store.side_write() as tx:
+                    for key, moments in by_key.items():
+                        limit = self._pacer.limit(key)
+                        tx.rates.count(key, max(moments), limit.interval * len(moments), limit.tolerance)
+            except SQLAlchemyError as exc:
+                log.debug("could not count calls (%s); dropped", type(exc).__name__)
+            finally:
+                for _ in batch:
+                    self._waiting.task_done()
 
 
 def _moment(epoch: float) -> datetime:

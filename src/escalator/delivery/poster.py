@@ -45,7 +45,7 @@ class Poster:
     ) -> Sent:
         """chat.postMessage, unless an earlier try of this message already posted it."""
         if message.doubt:
-            earlier = self._find(message, channel, thread_ts)
+            earlier = self.find(message, channel, thread_ts)
             if earlier is not None:
                 log.info("outbox message %s was already posted (ts %s)", message.id, earlier.ts)
                 return earlier
@@ -61,7 +61,8 @@ class Poster:
         answer = self._gateway.call("chat.postMessage", **params)
         return Sent(str(answer["channel"]), str(answer["ts"]))
 
-    def _find(self, message: OutboxMessage, channel: str, thread_ts: str | None) -> Sent | None:
+    def find(self, message: OutboxMessage, channel: str, thread_ts: str | None = None) -> Sent | None:
+        """Where an earlier try of `message` posted it in `channel` (or its thread), if one did."""
         try:
             conversation = self._conversation(channel)
             oldest = f"{(message.created_at - _CLOCK_SKEW).timestamp():.6f}"

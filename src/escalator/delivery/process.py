@@ -80,7 +80,11 @@ class DeliveryLoop:
             except Exception:
                 log.exception("the delivery loop failed; trying again next tick")
             self._last_round = time.monotonic()
-            self._listener.wait(wait)
+            try:
+                self._listener.wait(wait)
+            except Exception:  # whatever the bell does, the loop goes on: it polls every tick anyway
+                log.exception("waiting for new messages failed")
+                time.sleep(min(wait, self._tick))
 
     def tick(self) -> None:
         """What comes due with time, and a word that this process is alive."""
@@ -92,6 +96,7 @@ class DeliveryLoop:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._engine.stop()
         self._listener.nudge()
 
     def nudge(self) -> None:

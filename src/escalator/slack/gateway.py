@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import http.client
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -24,6 +24,7 @@ from escalator.delivery.pacer import call_key
 from escalator.metrics import API_CALLS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Slack error codes that mean "not now" rather than "never".
 _TRANSIENT_ERRORS = frozenset(
@@ -83,9 +84,10 @@ class SlackCallFailed(Exception):
 
 
 class CallPacing(Protocol):
-    """What the gateway asks of the pacer (escalator.delivery.pacer.Pacer)."""
+    """What the gateway asks of the pacer (escalator.delivery.pacer.Pacer), and tells it."""
 
     def before_call(self, key: str) -> None: ...
+    def after_call(self, key: str, reached: bool | None) -> None: ...
     def rate_limited(self, key: str, retry_after: float) -> object: ...
 
 
@@ -93,6 +95,9 @@ class Unpaced:
     """For the few calls made where no database is at hand: start-up's token check, `escalator check`."""
 
     def before_call(self, key: str) -> None:
+        pass
+
+    def after_call(self, key: str, reached: bool | None) -> None:
         pass
 
     def rate_limited(self, key: str, retry_after: float) -> object:
@@ -129,16 +134,23 @@ class SlackGateway:
         )
 
     def _paced(self, method: str, params: dict[str, Any]) -> SlackResponse:
-        key = call_key(method, params)
+        return self._through_pacer(call_key(method, params), method, lambda: self._call(method, params))
+
+    def _through_pacer(self, key: str, counted_as: str, call: Callable[[], T]) -> T:
+        """Take the call's turn, make it, count its outcome, and tell the pacer how it went (a 429
+        pauses `key` for every process)."""
         self.pacer.before_call(key)
         try:
-            with _counting(method):
-                return self._call(method, params)
+            with _counting(counted_as):
+                result = call()
         except SlackCallFailed as failed:
             failed.key = key
+            self.pacer.after_call(key, None if failed.maybe_done else False)
             if failed.rate_limited:
                 self.pacer.rate_limited(key, failed.retry_after or 1.0)
             raise
+        self.pacer.after_call(key, True)
+        return result
 
     def _call(self, method: str, params: dict[str, Any]) -> SlackResponse:
         try:
@@ -155,11 +167,13 @@ class SlackGateway:
     def upload_file(
         self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None
     ) -> None:
-        """files_upload_v2: Slack's three steps (an upload URL, the bytes, completing into the channel)."""
-        for _ in range(2):  # files.getUploadURLExternal and files.completeUploadExternal
-            self.pacer.before_call("upload")
-        with _counting("files.upload"):
-            self._upload(channel, filename, content, title, thread_ts)
+        """files_upload_v2: Slack's three steps (an upload URL, the bytes, completing into the channel),
+        paced as its two Web API calls."""
+        key = call_key("files.getUploadURLExternal", {})
+        self.pacer.before_call(key)  # and files.completeUploadExternal, below
+        self._through_pacer(
+            key, "files.upload", lambda: self._upload(channel, filename, content, title, thread_ts)
+        )
 
     def _upload(self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None) -> None:
         try:

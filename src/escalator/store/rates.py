@@ -90,6 +90,12 @@ class RateLimitRepository:
             self._create(key, 0.0, 0.0)
         raise AssertionError("unreachable: the key's row exists after it was created")
 
+    def give_back(self, key: str, interval: float) -> None:
+        """A turn taken and not used: the next call may come that much sooner."""
+        self._session.execute(
+            update(rate_limits).where(rate_limits.c.key == key).values(tat=rate_limits.c.tat - interval)
+        )
+
     def recovered(self, key: str) -> None:
         """A call on `key` went through after failures: the outage's backoff starts afresh next time."""
         self._session.execute(update(rate_limits).where(rate_limits.c.key == key).values(failures=0))

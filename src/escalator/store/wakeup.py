@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "escalator_outbox"
-_RECONNECT_EVERY = 5.0  # seconds between attempts to LISTEN again after the connection was lost
+_RECONNECT_EVERY = 5.0  # seconds between attempts to LISTEN again while the database is away
 
 
 def _bell_address(database_url: str) -> str | None:
@@ -83,6 +83,7 @@ class OutboxListener:
         self._selector.register(self._nudge_read, selectors.EVENT_READ)
         self._bell: socket.socket | None = None
         self._listening: psycopg.Connection | None = None
+        self._listening_fd: int | None = None
         self._next_connect = 0.0
         if not self._postgres:
             self._bind()
@@ -97,15 +98,15 @@ class OutboxListener:
             self._listen()
         for key, _ in self._selector.select(max(timeout, 0.0)):
             self._drain(key.fileobj)
+        if self._postgres and self._listening is None:
+            self._listen()  # lost just now: listening again at once narrows what goes unheard
 
     def close(self) -> None:
+        self._forget_listening()
         self._selector.close()
         for end in (self._nudge_read, self._nudge_write, self._bell):
             if end is not None:
                 end.close()
-        if self._listening is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._listening.close()
         address = _bell_address(self._database_url) if not self._postgres else None
         if address and not address.startswith("\0"):
             with contextlib.suppress(OSError):
@@ -134,34 +135,39 @@ class OutboxListener:
         if self._listening is not None and not self._listening.closed:
             return
         if time.monotonic() < self._next_connect:
-            return
-        self._next_connect = time.monotonic() + _RECONNECT_EVERY
+            return  # the last attempt failed: the database is away, and the loop polls meanwhile
+        self._forget_listening()
         url = make_url(self._database_url).set(drivername="postgresql")
         try:
             connection = psycopg.connect(
                 url.render_as_string(hide_password=False), autocommit=True, connect_timeout=2
             )
             connection.execute(f"LISTEN {CHANNEL}")
+            fd = connection.fileno()
         except psycopg.Error as exc:
             log.warning("could not LISTEN for new messages (%s); polling", type(exc).__name__)
+            self._next_connect = time.monotonic() + _RECONNECT_EVERY
             return
-        if self._listening is not None:
+        self._listening, self._listening_fd = connection, fd
+        self._selector.register(fd, selectors.EVENT_READ)  # by its number: a lost connection has none
+
+    def _forget_listening(self) -> None:
+        if self._listening_fd is not None:
             with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(self._listening)
-        self._listening = connection
-        self._selector.register(connection, selectors.EVENT_READ)
+                self._selector.unregister(self._listening_fd)
+        if self._listening is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                self._listening.close()
+        self._listening, self._listening_fd = None, None
 
     def _drain(self, source: object) -> None:
-        if source is self._listening and self._listening is not None:
+        if source == self._listening_fd and self._listening is not None:
             try:
                 for _ in self._listening.notifies(timeout=0):
                     pass
-            except psycopg.Error:
+            except (psycopg.Error, OSError):
                 log.warning("the connection that listens for new messages was lost; polling")
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(self._listening)
-                with contextlib.suppress(psycopg.Error):
-                    self._listening.close()
+                self._forget_listening()
             return
         if isinstance(source, socket.socket):
             with contextlib.suppress(OSError):

@@ -8,7 +8,7 @@ import logging
 from escalator.delivery.handlers.base import Delivering, Handler
 from escalator.delivery.poster import Sent
 from escalator.domain.escalation import Escalation
-from escalator.domain.messages import Message
+from escalator.domain.messages import Message, recipient
 from escalator.domain.privacy import for_channel
 from escalator.domain.routing import fallback_channel
 from escalator.domain.timers import OWNER_NUDGES, TimerKind
@@ -68,8 +68,13 @@ class CaseMessages:
         """To the channel the case is routed to; if Slack refuses that channel for good, to the
         supervisors, with the problem and its fix, so the case is never lost."""
         escalation = self._d.escalation(message)
-        if escalation.card_posted or _card_version(message, escalation) != escalation.card_version:
-            return None  # posted already, or the case has moved since: the move queued its own card
+        if _card_version(message, escalation) != escalation.card_version:
+            # The case moved since: the move queued its own card. An earlier try may have posted this
+            # one all the same (its answer lost): found, it is recorded as stale, and so retired.
+            earlier = recipient(message.pace_key)
+            return self._d.poster.find(message, earlier) if message.doubt and earlier else None
+        if escalation.card_posted:
+            return None
         channel = escalation.routed_channel_id
         try:
             return self._d.poster.post(message, channel, render_card(escalation, self._policy).as_params())

@@ -44,11 +44,24 @@ class DigestMessages:
         if digest is None:
             return None
         day = date.fromisoformat(str(message.payload["day"]))
+        channel, thread = digest
+        title = f"Escalations, the 14 days to {day:%d %B %Y}"
+        if message.doubt and self._in_thread(channel, thread, title):
+            return None  # an earlier try uploaded it (its answer lost): once is enough
         self._d.gateway.upload_file(
-            digest[0],
+            channel,
             filename=f"escalations-{day.isoformat()}.png",
             content=render_trend_chart(self._digests.trend(day)),
-            title=f"Escalations, the 14 days to {day:%d %B %Y}",
-            thread_ts=digest[1],
+            title=title,
+            thread_ts=thread,
         )
         return None
+
+    def _in_thread(self, channel: str, thread: str, title: str) -> bool:
+        """Whether the digest's thread already shows a file with this title (files carry no metadata)."""
+        replies = self._d.gateway.call("conversations.replies", channel=channel, ts=thread, limit=50)
+        return any(
+            (shared.get("title") == title)
+            for reply in replies.get("messages") or []
+            for shared in reply.get("files") or []
+        )
