@@ -124,22 +124,22 @@ class Engine:
     def _try(self, taken: Taken) -> None:
         message = taken.message
         handler = self._handlers[message.kind]
-        with self._pacer.delivering(message.pace_key, taken.deadline) as delivering:
+        with self._pacer.delivering(message.pace_key, taken.deadline) as attempt:
             try:
                 sent = handler.send(message)
             except Paced as paced:
                 self._later(message, paced.until - self._clock.now(), str(paced), doubt=False, counts=False)
             except SlackCallFailed as failed:
-                self._failed(message, failed, handler, doubt=delivering.reached_slack)
+                self._failed(message, failed, handler, doubt=attempt.reached_slack)
             except _WONT_CHANGE as exc:  # the message itself is wrong (a bug): another try would be too
                 log.exception("outbox message %s (%s) cannot be sent", message.id, message.kind.value)
                 self._bury(message, f"{type(exc).__name__} (see the delivery process's log)", handler)
             except Exception as exc:  # the database, say: keep the message, try it again later
                 log.exception("outbox message %s (%s) failed", message.id, message.kind.value)
-                self._failed_for_now(message, type(exc).__name__, handler, doubt=delivering.reached_slack)
+                self._failed_for_now(message, type(exc).__name__, handler, doubt=attempt.reached_slack)
             else:
                 self._done(taken, sent, handler)
-            if not delivering.used:  # nothing was sent on the turn that came with the message
+            if not attempt.used:  # nothing was sent on the turn that came with the message
                 self._give_back(message.pace_key)
 
     def _done(self, taken: Taken, sent: Sent | None, handler: Handler) -> None:

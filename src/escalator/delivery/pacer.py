@@ -133,7 +133,7 @@ class Paced(Exception):
 
 
 @dataclass
-class Delivering:
+class Attempt:
     """One try of a message, as its calls go: `prepaid` is the key whose turn came with the message;
     no call starts after `deadline` (past it, the message's lease could run out mid-call and another
     try take it); `reached_slack` once a post went through, or may have."""
@@ -144,7 +144,7 @@ class Delivering:
     reached_slack: bool = False
 
 
-_delivering: contextvars.ContextVar[Delivering | None] = contextvars.ContextVar("delivering", default=None)
+_attempt: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("attempt", default=None)
 
 
 class Pacer:
@@ -179,33 +179,33 @@ class Pacer:
             tx.rates.give_back(key, self.limit(key).interval)
 
     @contextlib.contextmanager
-    def delivering(self, prepaid: str | None, deadline: datetime | None = None) -> Iterator[Delivering]:
+    def delivering(self, prepaid: str | None, deadline: datetime | None = None) -> Iterator[Attempt]:
         """Calls made inside are a delivery's: the first on `prepaid` has its turn already, the others
         wait theirs (raising Paced when that would be long, or would pass `deadline`)."""
-        delivering = Delivering(prepaid, deadline)
-        token = _delivering.set(delivering)
+        attempt = Attempt(prepaid, deadline)
+        token = _attempt.set(attempt)
         try:
-            yield delivering
+            yield attempt
         finally:
-            _delivering.reset(token)
+            _attempt.reset(token)
 
     def before_call(self, key: str) -> None:
-        delivering = _delivering.get()
-        if delivering is None:
+        attempt = _attempt.get()
+        if attempt is None:
             self._counts.add(key)  # a listener's call goes now: counted in the background
             return
-        if delivering.deadline is not None and self._clock.now() >= delivering.deadline:
+        if attempt.deadline is not None and self._clock.now() >= attempt.deadline:
             raise Paced(f"{key} (this try's time is up)", self._clock.now())
-        if delivering.prepaid == key and not delivering.used:
-            delivering.used = True
+        if attempt.prepaid == key and not attempt.used:
+            attempt.used = True
             return
-        self._wait_turn(key, delivering.deadline)
+        self._wait_turn(key, attempt.deadline)
 
     def after_call(self, key: str, reached: bool | None) -> None:
         """How a call ended: Slack did it (True), did not (False), or may have (None, its answer lost)."""
-        delivering = _delivering.get()
-        if delivering is not None and reached is not False and key.startswith(_SHOWS_SOMETHING_NEW):
-            delivering.reached_slack = True
+        attempt = _attempt.get()
+        if attempt is not None and reached is not False and key.startswith(_SHOWS_SOMETHING_NEW):
+            attempt.reached_slack = True
         if reached and key in self._failing:
             self._failing.discard(key)
             self.recovered(key)
