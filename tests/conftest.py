@@ -110,6 +110,14 @@ class FakeClock:
 
 
 @pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    """The policy `python app.py` reads in tests that start it (ESCALATOR_POLICY's default there)."""
+    path = tmp_path / "policy.yml"
+    path.write_text(ALWAYS_OPEN_POLICY_YAML)
+    return path
+
+
+@pytest.fixture
 def policy() -> Policy:
     return parse_policy(POLICY_YAML)
 

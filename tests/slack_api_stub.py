@@ -87,6 +87,7 @@ class SlackApiStub:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         # Methods answering 503 for as long as their condition holds (an outage on Slack's side).
         self._outages: dict[str, Callable[[], bool]] = {}
+        self._hangs: Callable[[], bool] = lambda: False
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
         stub = self
@@ -122,6 +123,10 @@ class SlackApiStub:
         """The next calls to `method` get these replies, in order; later ones get the default."""
         self._scripts[method].extend(replies)
 
+    def hang_while(self, condition: Callable[[], bool]) -> None:
+        """Every call waits without an answer while `condition()` holds, as a Slack that hangs does."""
+        self._hangs = condition
+
     def down_while(self, method: str, condition: Callable[[], bool]) -> None:
         """`method` answers 503 while `condition()` holds."""
         self._outages[method] = condition
@@ -143,6 +148,8 @@ class SlackApiStub:
             return [c for c in self.calls if c.method == method]
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        while self._hangs():
+            time.sleep(0.05)
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length)
         is_json = request.headers.get("Content-Type", "").startswith("application/json")

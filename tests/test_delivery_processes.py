@@ -26,7 +26,7 @@ from app_process import (
     start_process,
     stop_app_process,
 )
-from conftest import ALWAYS_OPEN_POLICY_YAML, SIGNING_SECRET
+from conftest import SIGNING_SECRET
 from slack_api_stub import SlackApiStub
 from slack_requests import SlackSender, handoff_values, select, text
 from sqlalchemy import func
@@ -36,13 +36,6 @@ from escalator.domain.escalation import Escalation
 from escalator.store.database import Store
 
 CASES = 20
-
-
-@pytest.fixture
-def policy_file(tmp_path: Path) -> Path:
-    path = tmp_path / "policy.yml"
-    path.write_text(ALWAYS_OPEN_POLICY_YAML)
-    return path
 
 
 def _submission(n: int) -> dict:

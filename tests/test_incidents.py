@@ -284,7 +284,7 @@ def test_resolving_reaches_every_linked_agent_once_and_starts_closing_the_loop(
     submit(app, "Login error 503 for one more caller", "U0LATE")
     agents.append("U0LATE")
 
-    app.slack.submit_form(
+    answer = app.slack.submit_form(
         "incident_resolve_form",
         1,
         {
@@ -292,7 +292,9 @@ def test_resolving_reaches_every_linked_agent_once_and_starts_closing_the_loop(
             "customer_line": text("Logins work again."),
         },
         SUPER,
-    )
+    ).json()
+    assert answer["response_action"] == "update"  # the form says what happens next, at once
+    assert "INC-1 is resolved.* Its 6 open cases are being resolved with it now" in json.dumps(answer["view"])
     app.settle()
 
     assert all(e.state is State.resolved for e in escalations(app))
@@ -315,6 +317,28 @@ def test_resolving_reaches_every_linked_agent_once_and_starts_closing_the_loop(
     final = [c for c in slack_api.calls_to("chat.update") if c.params["channel"] == INCIDENTS][-1]
     assert final.params["text"].startswith(":white_check_mark: INC-1 resolved")
     assert '"incident_resolve"' not in everything(final)
+
+
+def test_cases_a_stopped_worker_left_to_resolve_are_resolved_at_the_next_tick_once(
+    app: RunningApp, slack_api: SlackApiStub
+):
+    """The incident is resolved before the form's ack, its cases after it: a worker killed in between
+    leaves their timers to the delivery process."""
+    agents = raise_cluster(app, 5)
+    declare(app, slack_api)
+    actor = app.worker.runtime.directory.actor(ONCALL)
+    outcome = app.worker.runtime.incidents.resolve("view:killed", 1, actor, "Fixed.", "Works again.")
+    assert outcome is not None and outcome.resolving == 5
+    assert not incident(app).is_open
+    assert [e.state for e in escalations(app)] == [State.open] * 5
+
+    app.tick()
+    app.settle()
+    app.tick()
+    assert [e.state for e in escalations(app)] == [State.resolved] * 5
+    for agent in agents:
+        handbacks = [c for c in posts_to(slack_api, agent) if "Works again." in everything(c)]
+        assert len(handbacks) == 1, agent
 
 
 def test_dismissing_a_suggestion_keeps_the_cluster_from_being_suggested_again(

@@ -37,7 +37,7 @@ from escalator.settings import Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
 from escalator.slack.runtime import Runtime
-from escalator.store.database import Store
+from escalator.store.database import ACK_WAITS, Store
 from escalator.store.wakeup import OutboxListener
 from escalator.web import EscalatorWeb
 
@@ -202,17 +202,17 @@ class Worker:
     delivery process."""
 
     def __init__(
-        self, bolt: App, web: EscalatorWeb, runtime: Runtime, delivery: Delivery | None, listeners: Executor
+        self, bolt: App, web: EscalatorWeb, runtime: Runtime, delivery: Delivery | None, after_ack: Executor
     ) -> None:
         self.bolt = bolt
         self.web = web
         self.runtime = runtime
         self.delivery = delivery
-        self._listeners = listeners
+        self._after_ack = after_ack
 
     def close(self) -> None:
         """Finish what was started: the work listeners do after their ack, then the delivery's round."""
-        self._listeners.shutdown(wait=True)
+        self._after_ack.shutdown(wait=True)
         if self.delivery is not None:
             self.delivery.close()
         self.runtime.store.dispose()
@@ -232,18 +232,20 @@ def build_worker(
     `background`) runs the delivery loop in a thread; tests pass their own clock and tick it
     themselves. Without, it is one of HTTP mode's web workers: it acknowledges and stores, and its
     commits wake the delivery process. `limits`: Slack's rate limits, as the pacer keeps them."""
-    store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS)
+    # Whatever this process's listeners wait for before Slack's answer is bounded by ACK_WAITS.
+    store = Store(settings.DATABASE_URL, pool_size=settings.ESCALATOR_THREADS, waits=ACK_WAITS)
     runtime = build_runtime(settings, policy, store, clock or SystemClock(), limits)
+    # Listeners ack on the request's own thread, then hand the rest of their work to this pool.
+    after_ack = executor or ContextThreadPool(
+        max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="after-ack"
+    )
+    bolt = build_bolt_app(settings, runtime, after_ack)
     delivery = build_delivery(settings, policy, runtime) if delivers else None
     if delivery is not None:
-        runtime.after_commit = delivery.engine.deliver
+        deliver = delivery.engine.deliver
+        runtime.after_commit = lambda ids: runtime.after_ack({}, None, lambda: deliver(ids))
         if background:
             delivery.start_in_background()
-    # Listeners ack first, then keep working on this pool while Slack already has its answer.
-    listeners = executor or ContextThreadPool(
-        max_workers=settings.ESCALATOR_THREADS, thread_name_prefix="bolt"
-    )
-    bolt = build_bolt_app(settings, runtime, listeners)
     web = EscalatorWeb(
         bolt,
         store,
@@ -251,7 +253,7 @@ def build_worker(
         lambda day, count: record_contacts(store, runtime.clock, day, count),
         DatabaseFigures(store, runtime.clock),
     )
-    return Worker(bolt, web, runtime, delivery, listeners)
+    return Worker(bolt, web, runtime, delivery, after_ack)
 
 
 def web_worker_factory(settings: Settings, policy: Policy) -> Callable[[], Worker]:

@@ -25,6 +25,9 @@ class TimerKind(StrEnum):
     customer_deadline = "customer_deadline"
     close_the_loop = "close_the_loop"  # reminds the agent; payload counts the reminders
     loop_still_open = "loop_still_open"  # tells the supervisors after the last reminder
+    # One case of an incident that was resolved: resolved with it, a case at a time (payload: the
+    # incident's id, who resolved it, its status and its line for customers).
+    incident_resolved = "incident_resolved"
 
     @property
     def target(self) -> Target | None:
@@ -70,6 +73,7 @@ class Decision(StrEnum):
     tell_supervisors = "tell_supervisors"
     remind_owner_and_agent = "remind_owner_and_agent"
     remind_agent = "remind_agent"
+    resolve_with_incident = "resolve_with_incident"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ def decide(due: Due, escalation: Escalation, policy: Policy) -> Decision:
         return Decision.tell_supervisors if state in _ACTIVE else Decision.nothing
     if kind is TimerKind.customer_deadline:
         return Decision.remind_owner_and_agent if state in _ACTIVE else Decision.nothing
+    if kind is TimerKind.incident_resolved:
+        return Decision.resolve_with_incident if state in _ACTIVE else Decision.nothing
     if kind is TimerKind.close_the_loop:
         return Decision.remind_agent if state is State.resolved else Decision.nothing
     # loop_still_open

@@ -154,7 +154,7 @@ class Digests:
             day_window(last_day - timedelta(days=offset), self._policy) for offset in range(days - 1, -1, -1)
         ]
         zone = self._policy.zone
-        with self._store.transaction() as tx:
+        with self._store.reading() as tx:
             raised = [tx.insight.count_between("raised_at", w) for w in windows]
             resolved = tx.insight.resolve_times(windows[0].start, windows[-1].end)
         resolve_times: dict[date, list[timedelta]] = defaultdict(list)
@@ -168,7 +168,7 @@ class Digests:
     def build(self, day: date) -> Digest:
         now = self._clock.now()
         window = day_window(day, self._policy)
-        with self._store.transaction() as tx:
+        with self._store.reading() as tx:
             q = tx.insight
             raised = q.raised_in(window)
             claimed = q.claimed_in(window)

@@ -56,7 +56,7 @@ FIELDS = (
 
 def export_rows(store: Store, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
     """Escalations raised in [since, until), oldest first, read in batches."""
-    with store.transaction() as tx:
+    with store.reading() as tx:
         query = (
             select(Escalation)
             .where(Escalation.raised_at >= since, Escalation.raised_at < until)

@@ -27,7 +27,7 @@ from escalator.domain.incidents import (
 from escalator.domain.lifecycle import Action, Actor, Refused, is_supervisor
 from escalator.domain.messages import Message
 from escalator.domain.sla import Target
-from escalator.domain.timers import SLA_TIMERS, target_timers
+from escalator.domain.timers import SLA_TIMERS, TimerKind, target_timers
 from escalator.policy import Policy
 from escalator.services.ownership import new_card, queue, resolving, transition
 from escalator.store.database import Store, Transaction
@@ -59,6 +59,7 @@ class Placement:
 class IncidentOutcome:
     incident: Incident
     outbox_ids: list[int]
+    resolving: int = 0  # open cases left to resolve with it (Reminders resolves them, one at a time)
 
 
 def place(
@@ -360,12 +361,20 @@ class Incidents:
                     now,
                     actor.user_id,
                 )
-                change = resolving(self._policy, actor.user_id, status, customer_line)
-                for escalation in linked:
-                    locked = tx.escalations.get_for_update(escalation.id or 0)
-                    # Cancelled, resolved or taken out since the list was read: not this resolve's.
-                    if locked and locked.incident_id == incident_id and locked.state in _ACTIVE:
-                        ids += transition(tx, locked, actor.user_id, Action.resolve, change, now)
+                # Hundreds of cases would keep the person's form (and every lock on them) waiting:
+                # each is resolved in a transaction of its own, by a timer that is due at once and
+                # survives any process stopping half-way.
+                resolution = {
+                    "incident": incident_id,
+                    "by": actor.user_id,
+                    "status": status,
+                    "line": customer_line,
+                }
+                tx.timers.add_for_each(
+                    [e.id or 0 for e in linked], TimerKind.incident_resolved, now, resolution
+                )
+                ids += schedule_card_update(tx, incident, now)
+                return IncidentOutcome(incident, ids, resolving=len(linked))
             else:
                 for agent in sorted({e.agent_user_id for e in linked}):
                     payload = {"incident": incident_id, "user": agent, "line": customer_line}
@@ -381,6 +390,18 @@ class Incidents:
             by = f" by <@{suggestion.decided_by}>" if suggestion.decided_by else ""
             raise Refused(f"That suggestion was already {suggestion.state.value}{by}.")
         return suggestion
+
+
+def resolve_with_incident(
+    tx: Transaction, policy: Policy, escalation: Escalation, resolution: dict[str, Any], now: datetime
+) -> list[int]:
+    """One case of a resolved incident (its `incident_resolved` timer's payload), resolved with it
+    unless it was cancelled, resolved or taken out of the incident since."""
+    if escalation.incident_id != resolution["incident"] or escalation.state not in _ACTIVE:
+        return []
+    by = str(resolution["by"])
+    change = resolving(policy, by, str(resolution["status"]), str(resolution["line"]))
+    return transition(tx, escalation, by, Action.resolve, change, now)
 
 
 def card_rendering(store: Store, clock: Clock, incident_id: int) -> tuple[Incident, list[Escalation]] | None:

@@ -18,6 +18,7 @@ from escalator.domain.messages import Message
 from escalator.domain.sla import Target
 from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide
 from escalator.policy import Policy
+from escalator.services.incidents import resolve_with_incident, schedule_card_update
 from escalator.services.ownership import SUPERVISORS, moving, transition, unclaiming
 from escalator.store.database import Store, Transaction
 from escalator.store.repositories import Timer
@@ -34,18 +35,36 @@ class Reminders:
         self._policy = policy
         self._clock = clock
 
-    def fire_due(self) -> list[int]:
-        """Fire every timer that is due; returns the outbox messages they left."""
+    def fire_due(self, kinds: tuple[TimerKind, ...] | None = None, limit: int = MAX_PER_TICK) -> list[int]:
+        """Fire the timers that are due (only `kinds`, when given), `limit` at most; returns the outbox
+        messages they left."""
         queued: list[int] = []
         passed_over: set[int] = set()  # fired or being fired by another worker meanwhile
-        for _ in range(MAX_PER_TICK):
+        incidents: set[int] = set()  # whose cases were resolved with them
+        try:
+            for _ in range(limit):
+                fired = self._fire_next(kinds, passed_over, queued)
+                if fired is None:
+                    break
+                if fired.kind == TimerKind.incident_resolved:
+                    incidents.add(int(fired.payload["incident"]))
+        finally:
+            for incident_id in sorted(incidents):
+                queued += self._show_on_incident_card(incident_id)
+        return queued
+
+    def _fire_next(
+        self, kinds: tuple[TimerKind, ...] | None, passed_over: set[int], queued: list[int]
+    ) -> Timer | None:
+        """The next due timer, fired (or put off after a failure); None when none is due."""
+        while True:
             now = self._clock.now()
             timer: Timer | None = None
             try:
                 with self._store.transaction() as tx:
-                    due = tx.timers.next_due(now, passed_over)
+                    due = tx.timers.next_due(now, passed_over, kinds)
                     if due is None:
-                        return queued
+                        return None
                     # The case first, then its timer: the order user actions lock them in, so the two
                     # never deadlock.
                     escalation = tx.escalations.get_for_update(due.escalation_id)
@@ -56,10 +75,20 @@ class Reminders:
                     if escalation is not None:
                         queued += self._fire(tx, timer, escalation, now)
                     tx.timers.fired(timer.id, now)
+                return timer
             except Exception as exc:  # keep the timer, try it later, go on with the others
                 log.exception("timer failed")
                 self._retry_later(timer, exc, now)
-        return queued
+                if timer is None:
+                    return None
+                passed_over.add(timer.id)
+
+    def _show_on_incident_card(self, incident_id: int) -> list[int]:
+        """The incident card re-rendered once its cases were resolved with it: after their own
+        transactions, so that the incident is never locked after a case (others lock it first)."""
+        with self._store.transaction() as tx:
+            incident = tx.incidents.get_for_update(incident_id)
+            return schedule_card_update(tx, incident, self._clock.now()) if incident else []
 
     def _retry_later(self, timer: Timer | None, exc: Exception, now: datetime) -> None:
         if timer is None:
@@ -111,6 +140,8 @@ class Reminders:
             ids += transition(
                 tx, escalation, SYSTEM_ACTOR, Action.move, moving(self._policy, SUPERVISORS, reason), now
             )
+        elif decision is Decision.resolve_with_incident:
+            ids += resolve_with_incident(tx, self._policy, escalation, timer.payload, now)
         elif decision is Decision.unclaim:
             owner = escalation.owner_user_id
             ids += transition(

@@ -50,7 +50,7 @@ def week_stats(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Week
     start = datetime.combine(monday, time(0), tzinfo=policy.zone)
     window = Window(monday, start, start + timedelta(days=7))
     paths = paths_of(actor, policy)
-    with store.transaction() as tx:
+    with store.reading() as tx:
         q = tx.insight
         raised = [e for e in q.raised_in(window) if e.path_key in paths]
         claimed = [e for e in q.claimed_in(window) if e.path_key in paths]

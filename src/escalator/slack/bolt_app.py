@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from escalator.clock import Clock
@@ -16,12 +17,14 @@ from escalator.services.incidents import Incidents
 from escalator.services.ownership import Ownership
 from escalator.services.reminders import Reminders
 from escalator.settings import Settings
+from escalator.slack.after_ack import AfterAck
 from escalator.slack.directory import Directory
 from escalator.slack.gateway import SlackGateway
 from escalator.slack.listeners import register_listeners
-from escalator.slack.listeners.errors import error_handler
+from escalator.slack.listeners.errors import error_handler, tell_failure
 from escalator.slack.observed import ObservedApp
 from escalator.slack.runtime import Runtime
+from escalator.slack.web_client import PooledWebClient
 from escalator.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ def build_gateway(settings: Settings, pacer: Pacer | None = None) -> SlackGatewa
     return SlackGateway(
         # A hung Slack call must not hold a worker thread for long. No retries inside the client:
         # the outbox retries with backoff, and a quick blind retry could post a message twice.
-        WebClient(
+        PooledWebClient(
             token=settings.SLACK_BOT_TOKEN,
             base_url=settings.SLACK_API_URL,
             timeout=settings.SLACK_API_TIMEOUT,
@@ -62,16 +65,31 @@ def build_runtime(
     )
 
 
-def build_bolt_app(settings: Settings, runtime: Runtime, listeners: Executor) -> App:
-    """The Bolt app, with our listeners."""
+def build_bolt_app(settings: Settings, runtime: Runtime, after_ack: Executor) -> App:
+    """The Bolt app, with our listeners. Each listener runs on the request's own thread and returns
+    right after its `ack()`, handing the rest to `after_ack`: Slack's answer never waits for a free
+    thread of a pool that slow work may have filled, nor for Bolt's 10 ms polls of an `ack()` made in
+    another thread."""
+    runtime.after_ack = AfterAck(
+        after_ack, lambda error, body, respond: tell_failure(runtime, error, body, respond)
+    )
+    token = settings.SLACK_BOT_TOKEN
+    web_api = runtime.gateway.client
     app = ObservedApp(
-        client=runtime.gateway.client,
+        # Bolt's per-request client takes these settings and the token `authorize` gives; the
+        # listeners call Slack through the gateway only.
+        client=WebClient(base_url=web_api.base_url, timeout=web_api.timeout, retry_handlers=[]),
         signing_secret=settings.SLACK_SIGNING_SECRET,
-        listener_executor=listeners,
+        process_before_response=True,
+        listener_executor=after_ack,
         logger=logging.getLogger("escalator.bolt"),
-        # Bolt's own auth.test then happens on the first request, so a worker still boots while Slack
-        # is briefly unreachable; app.py checks the token once before starting workers.
-        token_verification_enabled=False,
+        # Bolt's own single-workspace authorization calls auth.test on each worker's first request,
+        # before its ack and past the gateway; app.py checks the token once before starting workers.
+        # The token alone is all the listeners need: the app subscribes to no event it causes itself
+        # (no messages, and it adds no reactions), so Bolt has no events of its own to ignore.
+        authorize=lambda enterprise_id, team_id: AuthorizeResult(
+            enterprise_id=enterprise_id, team_id=team_id, bot_token=token
+        ),
     )
     register_listeners(app, runtime)
     app.error(error_handler(runtime))

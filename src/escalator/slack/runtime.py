@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Respond
 
 from escalator.clock import Clock
 from escalator.policy import Policy
@@ -29,3 +32,8 @@ class Runtime:
     # does nothing more (the commit woke the delivery process); a process that also delivers (Socket
     # Mode, the tests) sends them at once, here.
     after_commit: Callable[[list[int]], None] = lambda _ids: None
+    # What a listener hands its work after `ack()` to (slack/after_ack.py): the request, the way to
+    # answer its person, and the work. Until a pool is set, the work runs at once.
+    after_ack: Callable[[dict[str, Any], Respond | None, Callable[[], None]], None] = (
+        lambda _body, _respond, work: work()
+    )

@@ -9,7 +9,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -46,6 +47,29 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 7_311_042
 
 
+@dataclass(frozen=True)
+class Waits:
+    """How long one unit of work may wait before it gives up with DatabaseBusy or a database error.
+
+    `lock`: for another writer's lock (SQLite's write lock, PostgreSQL's row, table and advisory
+    locks); `statement`: for one statement (PostgreSQL only; None: no bound); `pool`: for a free
+    connection of this process's pool."""
+
+    lock: float
+    statement: float | None
+    pool: float
+
+
+# Web workers: what runs before Slack's answer must give up in time for the answer to say so.
+ACK_WAITS = Waits(lock=1.0, statement=1.5, pool=0.5)
+# The delivery process, the commands, migrations: nobody's 3 seconds are waiting.
+BACKGROUND_WAITS = Waits(lock=15.0, statement=None, pool=5.0)
+
+
+class DatabaseBusy(SQLAlchemyError):
+    """Another unit of work held the lock for longer than this one may wait."""
+
+
 class Transaction:
     """One unit of work: its repositories share one session, committed together or not at all."""
 
@@ -65,16 +89,15 @@ class Transaction:
 
 
 class Store:
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, waits: Waits = BACKGROUND_WAITS) -> None:
         self.url = url
-        self.engine = _create_engine(url, pool_size)
+        self.waits = waits
+        self.engine = _create_engine(url, pool_size, waits)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Threads of one process queue here, and each is let in the
         # moment the last one commits, rather than in SQLite's busy handler, which sleeps in steps of
         # up to 100 ms; only other processes' writers meet that handler.
-        self._writer: AbstractContextManager[object] = (
-            threading.RLock() if url.startswith("sqlite") else nullcontext()
-        )
+        self._writer = _WriterQueue(waits.lock) if url.startswith("sqlite") else None
         self._read_sessions = sessionmaker(
             self.engine.execution_options(escalator_read_only=True), expire_on_commit=False
         )
@@ -83,7 +106,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._writer, self._sessions() as session:
+        with self._writer_turn(), self._sessions() as session:
             with session.begin():
                 tx = Transaction(session)
                 yield tx
@@ -92,6 +115,14 @@ class Store:
             _log_changes(tx.history.added)
         if tx.outbox.added:
             self._bell.after_commit()
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        if self._writer is None:
+            yield
+            return
+        with self._writer.turn():
+            yield
 
     @contextmanager
     def side_write(self) -> Iterator[Transaction]:
@@ -121,6 +152,8 @@ class Store:
         """Create or upgrade the schema to the newest migration."""
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
+                # Another process migrating, or a long-running reader in the way: wait it out.
+                connection.execute(text("SET LOCAL lock_timeout = 0"))
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config = alembic_config()
             config.attributes["connection"] = connection
@@ -227,10 +260,29 @@ def alembic_config(output: TextIO | None = None) -> Config:
 _HIDE_PARAMETERS = True
 
 
-def _create_engine(url: str, pool_size: int) -> Engine:
+class _WriterQueue:
+    """This process's SQLite writers, one at a time, each waiting at most `wait` seconds for its turn."""
+
+    def __init__(self, wait: float) -> None:
+        self._lock = threading.RLock()
+        self._wait = wait
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self._lock.acquire(timeout=self._wait):
+            raise DatabaseBusy(f"no turn to write within {self._wait:g} s")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+def _create_engine(url: str, pool_size: int, waits: Waits) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": 15, "check_same_thread": False}, hide_parameters=_HIDE_PARAMETERS
+            url,
+            connect_args={"timeout": waits.lock, "check_same_thread": False},
+            hide_parameters=_HIDE_PARAMETERS,
         )
 
         @event.listens_for(engine, "connect")
@@ -239,7 +291,11 @@ def _create_engine(url: str, pool_size: int) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer
-            cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
+            # In WAL mode, NORMAL syncs the log at checkpoints rather than at every commit: a commit
+            # survives the process being killed, and only a power cut or an OS crash can take the
+            # last ones back. FULL would add an fsync to every form stored before its ack.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(waits.lock * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -250,20 +306,29 @@ def _create_engine(url: str, pool_size: int) -> Engine:
             if connection.get_execution_options().get("escalator_read_only"):
                 connection.exec_driver_sql("BEGIN")
             else:
-                _begin_immediate(connection.connection.dbapi_connection)
+                _begin_immediate(connection.connection.dbapi_connection, waits.lock)
 
         return engine
-    # A database that is away must fail fast: a form is stored before Slack's 3-second ack, and the
-    # person should read "try again in a moment", not watch a spinner time out.
+    # A database that is away or locked must fail fast: a form is stored before Slack's 3-second ack,
+    # and the person should read "try again in a moment", not watch a spinner time out.
+    bounds = [f"-c lock_timeout={int(waits.lock * 1000)}"]
+    if waits.statement is not None:
+        bounds.append(f"-c statement_timeout={int(waits.statement * 1000)}")
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,  # a connection cut by a database restart is replaced, not handed out
-        pool_timeout=2,
-        connect_args={"connect_timeout": 2},
+        pool_timeout=waits.pool,
+        connect_args={"connect_timeout": 2, "options": _with_options(url, " ".join(bounds))},
         hide_parameters=_HIDE_PARAMETERS,
     )
+
+
+def _with_options(url: str, ours: str) -> str:
+    """PostgreSQL's `options` for a connection: the URL's own (a search_path, say), then ours."""
+    given = make_url(url).query.get("options", "")
+    return " ".join([*(given if isinstance(given, tuple) else [given]), ours]).strip()
 
 
 def _create_side_engine(url: str) -> Engine:
@@ -287,8 +352,7 @@ def _create_side_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    given = make_url(url).query.get("options", "")  # a search_path, say: kept beside ours
-    options = " ".join([*(given if isinstance(given, tuple) else [given]), _SIDE_TIMEOUTS]).strip()
+    options = _with_options(url, _SIDE_TIMEOUTS)
     return create_engine(
         url,
         isolation_level="AUTOCOMMIT",
@@ -304,17 +368,16 @@ def _create_side_engine(url: str) -> Engine:
 _SIDE_TIMEOUTS = "-c lock_timeout=250 -c statement_timeout=1000"
 
 
-_BUSY_TIMEOUT = 15.0  # seconds a writer waits for another process's write lock before giving up
 _MAX_PAUSE = 0.002
 
 
-def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
+def _begin_immediate(dbapi_connection: sqlite3.Connection, wait: float) -> None:
     """BEGIN IMMEDIATE, retried every millisecond or two while another process holds the write lock.
 
     SQLite's own busy handler sleeps in growing steps of up to 100 ms, which a form waiting to be
     stored before Slack's 3-second deadline would feel; writers hold the lock for a few ms only.
     """
-    deadline = time.monotonic() + _BUSY_TIMEOUT
+    deadline = time.monotonic() + wait
     pause = 0.0002
     dbapi_connection.execute("PRAGMA busy_timeout=0")
     try:
@@ -323,9 +386,11 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
                 dbapi_connection.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if "locked" not in str(exc):
                     raise
+                if time.monotonic() > deadline:
+                    raise DatabaseBusy(f"another process held the write lock for over {wait:g} s") from exc
             time.sleep(pause)
             pause = min(pause * 2, _MAX_PAUSE)
     finally:
-        dbapi_connection.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")

@@ -494,24 +494,27 @@ class TimerRepository:
 
     def add_many(self, escalation_id: int, planned: Iterable[tuple[str, datetime, dict[str, Any]]]) -> None:
         """Several timers of one case in one statement: a new case's clocks are set while its form waits."""
-        rows = [
-            {
-                "escalation_id": escalation_id,
-                "kind": kind,
-                "due_at": due_at,
-                "status": "pending",
-                "payload": payload,
-                "attempts": 0,
-            }
-            for kind, due_at, payload in planned
-        ]
+        rows = [_pending_timer(escalation_id, kind, due_at, payload) for kind, due_at, payload in planned]
         if rows:
             self._session.execute(timers.insert(), rows)
 
-    def next_due(self, now: datetime, passed_over: set[int]) -> Timer | None:
-        """The earliest due timer, not locked: the caller locks its case first, then the timer, in the
-        order every other change takes them. Reads only pending rows, through the (status, due_at) index."""
+    def add_for_each(
+        self, escalation_ids: Iterable[int], kind: str, due_at: datetime, payload: dict[str, Any]
+    ) -> None:
+        """The same timer for each of several cases, in one statement."""
+        rows = [_pending_timer(escalation_id, kind, due_at, payload) for escalation_id in escalation_ids]
+        if rows:
+            self._session.execute(timers.insert(), rows)
+
+    def next_due(
+        self, now: datetime, passed_over: set[int], kinds: Iterable[str] | None = None
+    ) -> Timer | None:
+        """The earliest due timer (of `kinds`, when given), not locked: the caller locks its case first,
+        then the timer, in the order every other change takes them. Reads only pending rows, through the
+        (status, due_at) index."""
         query = select(timers).where(timers.c.status == "pending", timers.c.due_at <= now)
+        if kinds is not None:
+            query = query.where(timers.c.kind.in_(list(kinds)))
         if passed_over:
             query = query.where(timers.c.id.notin_(passed_over))
         row = self._session.execute(query.order_by(timers.c.due_at, timers.c.id).limit(1)).first()
@@ -594,3 +597,16 @@ class MuteRepository:
             )
             is not None
         )
+
+
+def _pending_timer(
+    escalation_id: int, kind: str, due_at: datetime, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "escalation_id": escalation_id,
+        "kind": kind,
+        "due_at": due_at,
+        "status": "pending",
+        "payload": payload,
+        "attempts": 0,
+    }

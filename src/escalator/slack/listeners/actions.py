@@ -58,57 +58,63 @@ _FORMS: dict[ActionId, tuple[Action, Callable[[Escalation, Runtime], dict[str, A
 def register(app: App, runtime: Runtime) -> None:
     def on_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        pressed = button_press(body, "button press")
-        if pressed is None:
-            return
-        press, escalation_id = pressed
-        action_id = ActionId(press.action.action_id)
-        actor = runtime.directory.actor(press.user.id)
-        try:
-            if action_id in _STEPS:
-                outcome = _STEPS[action_id](runtime, press.identity, escalation_id, actor)
-                runtime.after_commit(outcome.outbox_ids)
-                return
-            action, render_form = _FORMS[action_id]
-            escalation = runtime.ownership.permitted(escalation_id, actor, action)
-            _open(runtime, press.trigger_id, render_form(escalation, runtime), respond)
-        except Refused as refusal:
-            respond(text=str(refusal), response_type="ephemeral", replace_original=False)
+        runtime.after_ack(body, respond, lambda: _on_button(runtime, body, respond))
 
     def on_reminder_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """Snooze a reminder (an hour, or until tomorrow) or mute the nudges for one case."""
         ack()
-        try:
-            press = BlockActions.model_validate(body)
-            target = press.reminder()
-            if target is None:
-                raise ValueError("not a reminder the app wrote")
-            which, escalation_id, kind, reminder = target
-            timer = TimerKind(kind)
-        except (ValidationError, ValueError):
-            log.warning("malformed reminder button press")
-            return
-        actor = runtime.directory.actor(press.user.id)
-        try:
-            if which == ActionId.mute:
-                escalation = runtime.reminders.mute(press.identity, escalation_id, actor)
-                answer = f":no_bell: Muted: no more nudges about {escalation.reference} for you."
-            else:
-                tomorrow = which == ActionId.snooze_tomorrow
-                until = runtime.reminders.snooze(
-                    press.identity, escalation_id, actor, timer, reminder, tomorrow
-                )
-                answer = f":zzz: Snoozed: I'll remind you again {slack_date(until)}."
-        except Refused as refusal:
-            answer = str(refusal)
-        if body.get("view", {}).get("type") == "home":
-            publish_home(runtime, actor)  # the Home tab has no thread to answer in: it shows the change
-        else:
-            respond(text=answer, response_type="ephemeral", replace_original=False)
+        runtime.after_ack(body, respond, lambda: _on_reminder_button(runtime, body, respond))
 
     reminder_buttons = (ActionId.snooze_hour, ActionId.snooze_tomorrow, ActionId.mute, ActionId.reminder_menu)
     for action_id in ActionId:
         app.action(action_id.value)(on_reminder_button if action_id in reminder_buttons else on_button)
+
+
+def _on_button(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:
+    pressed = button_press(body, "button press")
+    if pressed is None:
+        return
+    press, escalation_id = pressed
+    action_id = ActionId(press.action.action_id)
+    actor = runtime.directory.actor(press.user.id)
+    try:
+        if action_id in _STEPS:
+            outcome = _STEPS[action_id](runtime, press.identity, escalation_id, actor)
+            runtime.after_commit(outcome.outbox_ids)
+            return
+        action, render_form = _FORMS[action_id]
+        escalation = runtime.ownership.permitted(escalation_id, actor, action)
+        _open(runtime, press.trigger_id, render_form(escalation, runtime), respond)
+    except Refused as refusal:
+        respond(text=str(refusal), response_type="ephemeral", replace_original=False)
+
+
+def _on_reminder_button(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:
+    """Snooze a reminder (an hour, or until tomorrow) or mute the nudges for one case."""
+    try:
+        press = BlockActions.model_validate(body)
+        target = press.reminder()
+        if target is None:
+            raise ValueError("not a reminder the app wrote")
+        which, escalation_id, kind, reminder = target
+        timer = TimerKind(kind)
+    except (ValidationError, ValueError):
+        log.warning("malformed reminder button press")
+        return
+    actor = runtime.directory.actor(press.user.id)
+    try:
+        if which == ActionId.mute:
+            escalation = runtime.reminders.mute(press.identity, escalation_id, actor)
+            answer = f":no_bell: Muted: no more nudges about {escalation.reference} for you."
+        else:
+            tomorrow = which == ActionId.snooze_tomorrow
+            until = runtime.reminders.snooze(press.identity, escalation_id, actor, timer, reminder, tomorrow)
+            answer = f":zzz: Snoozed: I'll remind you again {slack_date(until)}."
+    except Refused as refusal:
+        answer = str(refusal)
+    if body.get("view", {}).get("type") == "home":
+        publish_home(runtime, actor)  # the Home tab has no thread to answer in: it shows the change
+    else:
+        respond(text=answer, response_type="ephemeral", replace_original=False)
 
 
 def _open(runtime: Runtime, trigger_id: str, view: dict[str, Any], respond: Respond) -> None:

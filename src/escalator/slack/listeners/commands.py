@@ -23,20 +23,24 @@ log = logging.getLogger(__name__)
 def register(app: App, runtime: Runtime) -> None:
     def escalate(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        try:
-            command = SlashCommand.model_validate(body)
-        except ValidationError as exc:
-            log.warning("malformed slash command payload: %s", describe(exc))
-            return
-        if command.text.strip().lower() == "stats":
-            stats = week_stats(
-                runtime.store, runtime.policy, runtime.clock, runtime.directory.actor(command.user_id)
-            )
-            respond(text=render_week_stats(stats, runtime.policy), response_type="ephemeral")
-            return
-        origin = FormOrigin(origin=Origin.command, channel_id=command.channel_id)
-        problem = open_handoff_form(runtime, command.trigger_id, command.text, origin)
-        if problem:
-            respond(text=problem, response_type="ephemeral")
+        runtime.after_ack(body, respond, lambda: _escalate(runtime, body, respond))
 
     app.command(SLASH_COMMAND)(escalate)
+
+
+def _escalate(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:
+    try:
+        command = SlashCommand.model_validate(body)
+    except ValidationError as exc:
+        log.warning("malformed slash command payload: %s", describe(exc))
+        return
+    if command.text.strip().lower() == "stats":
+        stats = week_stats(
+            runtime.store, runtime.policy, runtime.clock, runtime.directory.actor(command.user_id)
+        )
+        respond(text=render_week_stats(stats, runtime.policy), response_type="ephemeral")
+        return
+    origin = FormOrigin(origin=Origin.command, channel_id=command.channel_id)
+    problem = open_handoff_form(runtime, command.trigger_id, command.text, origin)
+    if problem:
+        respond(text=problem, response_type="ephemeral")

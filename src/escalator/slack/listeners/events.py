@@ -25,17 +25,18 @@ log = logging.getLogger(__name__)
 def register(app: App, runtime: Runtime) -> None:
     def reaction_added(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        _on_reaction(runtime, body, added=True)
+        runtime.after_ack(body, None, lambda: _on_reaction(runtime, body, added=True))
 
     def reaction_removed(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        _on_reaction(runtime, body, added=False)
+        runtime.after_ack(body, None, lambda: _on_reaction(runtime, body, added=False))
 
     def app_home_opened(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         event = body.get("event") or {}
         if event.get("tab") == "home" and isinstance(event.get("user"), str):
-            publish_home(runtime, runtime.directory.actor(event["user"]))
+            user = event["user"]
+            runtime.after_ack(body, None, lambda: publish_home(runtime, runtime.directory.actor(user)))
 
     app.event("reaction_added")(reaction_added)
     app.event("reaction_removed")(reaction_removed)

@@ -20,16 +20,20 @@ log = logging.getLogger(__name__)
 def register(app: App, runtime: Runtime) -> None:
     def escalate_message(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        try:
-            shortcut = MessageShortcut.model_validate(body)
-        except ValidationError as exc:
-            log.warning("malformed message shortcut payload: %s", describe(exc))
-            return
-        origin = FormOrigin(
-            origin=Origin.shortcut, channel_id=shortcut.channel.id, message_ts=shortcut.message.ts
-        )
-        problem = open_handoff_form(runtime, shortcut.trigger_id, shortcut.message.text, origin)
-        if problem:
-            respond(text=problem, response_type="ephemeral")
+        runtime.after_ack(body, respond, lambda: _escalate_message(runtime, body, respond))
 
     app.shortcut(CallbackId.escalate_message.value)(escalate_message)
+
+
+def _escalate_message(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:
+    try:
+        shortcut = MessageShortcut.model_validate(body)
+    except ValidationError as exc:
+        log.warning("malformed message shortcut payload: %s", describe(exc))
+        return
+    origin = FormOrigin(
+        origin=Origin.shortcut, channel_id=shortcut.channel.id, message_ts=shortcut.message.ts
+    )
+    problem = open_handoff_form(runtime, shortcut.trigger_id, shortcut.message.text, origin)
+    if problem:
+        respond(text=problem, response_type="ephemeral")

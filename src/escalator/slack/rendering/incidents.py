@@ -115,6 +115,11 @@ def render_incident_note(by: str, resolved: bool, status: str, customer_line: st
     )
 
 
+def render_incident_resolving(incident: Incident, cases: int) -> dict[str, Any]:
+    """The Resolve form, once submitted: the incident is resolved, and its `cases` are on their way."""
+    return render_template("incident_resolving.json.j2", incident=incident, cases=cases)
+
+
 def render_incident_form(callback: CallbackId, incident: Incident) -> dict[str, Any]:
     resolving = callback is CallbackId.incident_resolve_form
     status_label = "What was fixed" if resolving else "What we know"
