@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from conftest import POLICY_YAML, FakeClock, make_settings
 from slack_api_stub import Reply, SlackApiStub
 
 from escalator.policy import parse_policy
 from escalator.slack.bolt_app import build_gateway
-from escalator.slack.directory import MEMBERS_TTL, RETRY_FAILED_AFTER, Directory
+from escalator.slack.directory import MEMBERS_TTL, RETRY_FAILED_AFTER, Directory, DirectoryUnavailable
 
 GROUP_POLICY = POLICY_YAML.replace("    specialists: [U0TECH]\n", "    usergroup: S0TECH\n")
 
@@ -57,3 +58,18 @@ def test_a_membership_grown_old_is_refreshed_in_the_background_without_holding_u
     _wait_for_lookups(slack_api, 2)
     time.sleep(0.6)
     assert directory.actor("U0NEW").usergroups == frozenset({"S0TECH"})
+
+
+def test_before_an_ack_a_lookup_waits_for_slack_only_so_long(slack_api: SlackApiStub, clock: FakeClock):
+    slack_api.usergroups["S0TECH"] = ["U0TECH"]
+    slack_api.script("usergroups.users.list", Reply(body={"ok": True, "users": ["U0TECH"]}, delay=1.0))
+    directory = _directory(slack_api, clock)
+
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable):
+        directory.actor("U0TECH", within=0.2)
+    assert time.monotonic() - started < 0.5
+    _wait_for_lookups(slack_api, 1)
+    time.sleep(1.0)  # Slack's slow answer arrives, and is kept
+    assert directory.actor("U0TECH", within=0.2).usergroups == frozenset({"S0TECH"})
+    assert len(slack_api.calls_to("usergroups.users.list")) == 1

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.domain.lifecycle import Actor, Refused
 from escalator.services.ownership import Outcome
+from escalator.slack.directory import BEFORE_ACK, SLACK_SLOW, DirectoryUnavailable
 from escalator.slack.ids import CallbackId
 from escalator.slack.payloads import ViewSubmission, describe
 from escalator.slack.runtime import Runtime
@@ -33,7 +34,9 @@ def _reassign(rt: Runtime, form: ViewSubmission, key: str, e: int, actor: Actor)
     new_owner = form.value("new_owner")
     if not isinstance(new_owner, str):
         raise _Missing("new_owner")
-    return rt.ownership.reassign(key, e, actor, new_owner, rt.directory.actor(new_owner).usergroups)
+    return rt.ownership.reassign(
+        key, e, actor, new_owner, rt.directory.actor(new_owner, within=BEFORE_ACK).usergroups
+    )
 
 
 def _move(rt: Runtime, form: ViewSubmission, key: str, e: int, actor: Actor) -> Outcome:
@@ -97,13 +100,20 @@ def register(app: App, runtime: Runtime) -> None:
             return
         try:
             outcome = submit(
-                runtime, form, f"view:{form.view.id}", escalation_id, runtime.directory.actor(form.user.id)
+                runtime,
+                form,
+                f"view:{form.view.id}",
+                escalation_id,
+                runtime.directory.actor(form.user.id, within=BEFORE_ACK),
             )
         except _Missing as missing:
             ack(response_action="errors", errors={missing.block_id: "Please fill this in."})
             return
         except Refused as refusal:
             ack(response_action="errors", errors={first_input: str(refusal)})
+            return
+        except DirectoryUnavailable:
+            ack(response_action="errors", errors={first_input: SLACK_SLOW})
             return
         except SQLAlchemyError:
             log.exception("could not store a form submission")

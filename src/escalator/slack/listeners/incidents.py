@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.domain.lifecycle import Refused
 from escalator.domain.timers import TimerKind
+from escalator.slack.directory import BEFORE_ACK, SLACK_SLOW, DirectoryUnavailable
 from escalator.slack.gateway import SlackCallFailed
 from escalator.slack.ids import CallbackId, IncidentActionId
 from escalator.slack.payloads import ViewSubmission, button_press, describe
@@ -44,7 +45,11 @@ def register(app: App, runtime: Runtime) -> None:
             missing = "status" if not status else "customer_line"
             ack(response_action="errors", errors={missing: "Please fill this in."})
             return
-        actor = runtime.directory.actor(form.user.id)
+        try:
+            actor = runtime.directory.actor(form.user.id, within=BEFORE_ACK)
+        except DirectoryUnavailable:
+            ack(response_action="errors", errors={"status": SLACK_SLOW})
+            return
         change = (
             runtime.incidents.resolve
             if form.view.callback_id == CallbackId.incident_resolve_form
