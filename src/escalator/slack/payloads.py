@@ -6,13 +6,14 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from escalator.domain.escalation import Origin
 from escalator.domain.handoff import HandoffField, HandoffForm, clean_text
 
+M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 # Slack's ids (users, channels, teams) and message timestamps are short; the database keeps 32 characters
@@ -236,13 +237,20 @@ def describe(exc: ValidationError) -> str:
     return json.dumps([{"loc": list(e["loc"]), "type": e["type"]} for e in exc.errors()][:5])
 
 
+def parsed(model: type[M], body: object, what: str) -> M | None:
+    """`body` as `model`, or None, logged, for a payload Slack would never send."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        log.warning("malformed %s: %s", what, describe(exc))
+        return None
+
+
 def button_press(body: dict[str, Any], what: str) -> tuple[BlockActions, int] | None:
     """A button press and the id its value carries (an escalation's, or an incident's for its
     buttons), or None, logged, for a payload the app's own buttons would never send."""
-    try:
-        press = BlockActions.model_validate(body)
-    except ValidationError as exc:
-        log.warning("malformed %s: %s", what, describe(exc))
+    press = parsed(BlockActions, body, what)
+    if press is None:
         return None
     target = press.escalation_id()
     return None if target is None else (press, target)

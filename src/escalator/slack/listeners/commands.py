@@ -3,21 +3,17 @@ with this week's numbers."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 
 from escalator.domain.escalation import Origin
 from escalator.services.stats import week_stats
 from escalator.slack.ids import SLASH_COMMAND
 from escalator.slack.listeners.handoff_form import open_handoff_form
-from escalator.slack.payloads import FormOrigin, SlashCommand, describe
+from escalator.slack.payloads import FormOrigin, SlashCommand, parsed
 from escalator.slack.rendering.digest import render_week_stats
 from escalator.slack.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def register(app: App, runtime: Runtime) -> None:
@@ -29,10 +25,8 @@ def register(app: App, runtime: Runtime) -> None:
 
 
 def _escalate(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:
-    try:
-        command = SlashCommand.model_validate(body)
-    except ValidationError as exc:
-        log.warning("malformed slash command payload: %s", describe(exc))
+    command = parsed(SlashCommand, body, "slash command payload")
+    if command is None:
         return
     if command.text.strip().lower() == "stats":
         stats = week_stats(

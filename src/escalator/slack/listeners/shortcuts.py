@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 
 from escalator.domain.escalation import Origin
 from escalator.slack.ids import CallbackId
 from escalator.slack.listeners.handoff_form import open_handoff_form
-from escalator.slack.payloads import FormOrigin, MessageShortcut, describe
+from escalator.slack.payloads import FormOrigin, MessageShortcut, parsed
 from escalator.slack.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def register(app: App, runtime: Runtime) -> None:
@@ -26,10 +22,8 @@ def register(app: App, runtime: Runtime) -> None:
 
 
 def _escalate_message(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:
-    try:
-        shortcut = MessageShortcut.model_validate(body)
-    except ValidationError as exc:
-        log.warning("malformed message shortcut payload: %s", describe(exc))
+    shortcut = parsed(MessageShortcut, body, "message shortcut payload")
+    if shortcut is None:
         return
     origin = FormOrigin(
         origin=Origin.shortcut, channel_id=shortcut.channel.id, message_ts=shortcut.message.ts
