@@ -2,17 +2,20 @@
 keeps what the benchmarks check afterwards (every call with its time and answer, and where each
 `chat.postMessage` went with the ts it was given).
 
-    python bench/api_stub.py --port 8765 [--slack-limits] [--latency 0.1]
+    python bench/api_stub.py --port 8765 [--slack-limits] [--latency 0.1] [--connect-cost 0.05]
 
 With `--slack-limits` it holds the app to Slack's rate limits as Slack publishes them: `chat.postMessage`
 one a second per channel with bursts of three, every other method its tier's calls a minute (in any
 sliding minute); over a limit it answers 429 with `Retry-After`. `--latency` is how long each answer
-takes. `POST /_control` with `{"down": ["chat.postMessage"], "seconds": 120}` makes those methods
-answer 503 for that long (Slack's posting side down).
+takes. `--connect-cost` is what each new connection costs before its first answer (Slack's TLS
+handshake, about 50 ms away from its region); a keep-alive connection pays it once. `POST /_control`
+with `{"down": ["chat.postMessage"], "seconds": 120}` makes those methods answer 503 for that long
+(Slack's posting side down).
 
 Besides `/api/<method>` and response URLs (any other POST path), it serves `GET /_stats` (what was
-called since the last reset, as JSON) and `POST /_reset`. Run it in a process of its own, so it does
-not share an interpreter lock with the load generator or with the app.
+called since the last reset, as JSON, with the number of connections opened for those calls) and
+`POST /_reset`. Run it in a process of its own, so it does not share an interpreter lock with the load
+generator or with the app.
 """
 
 from __future__ import annotations
@@ -81,10 +84,11 @@ class Limits:
 
 
 class ApiStub:
-    def __init__(self, limits: bool, latency: float) -> None:
+    def __init__(self, limits: bool, latency: float, connect_cost: float = 0.0) -> None:
         self._ts = itertools.count(1)
         self._limits_on = limits
         self._latency = latency
+        self._connect_cost = connect_cost
         self.reset()
 
     def reset(self) -> None:
@@ -96,9 +100,15 @@ class ApiStub:
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)  # what each channel shows
         self.down: dict[str, float] = {}  # method → answering 503 until
         self.limits = Limits()
+        self.connections = 0  # opened to call Slack (the bench's own /_stats and /_reset not counted)
 
     def stats(self) -> dict[str, Any]:
-        return {"calls": dict(self.calls), "posts": self.posts, "records": self.records}
+        return {
+            "calls": dict(self.calls),
+            "posts": self.posts,
+            "records": self.records,
+            "connections": self.connections,
+        }
 
     def control(self, body: bytes) -> dict[str, Any]:
         order = json.loads(body or b"{}")
@@ -187,6 +197,7 @@ class ApiStub:
         return {"ok": True, "messages": shown, "has_more": False}
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = True
         try:
             while True:
                 try:
@@ -202,6 +213,12 @@ class ApiStub:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
+                if first and not path.startswith("/_"):
+                    # The handshake before the first request gets through, as TLS costs a new connection.
+                    self.connections += 1
+                    if self._connect_cost:
+                        await asyncio.sleep(self._connect_cost)
+                first = False
                 retry_after = 0.0
                 if path == "/_stats":
                     status, answer = 200, self.stats()
@@ -258,8 +275,10 @@ def _outbox_id(params: dict[str, Any]) -> int | None:
     return None
 
 
-async def serve(host: str, port: int, lifetime: float, limits: bool, latency: float) -> None:
-    stub = ApiStub(limits, latency)
+async def serve(
+    host: str, port: int, lifetime: float, limits: bool, latency: float, connect_cost: float
+) -> None:
+    stub = ApiStub(limits, latency, connect_cost)
     server = await asyncio.start_server(stub.serve_connection, host, port, backlog=1024)
     print(f"api stub listening on http://{host}:{port}/api/", flush=True)
     async with server:
@@ -276,9 +295,14 @@ def main() -> None:
     parser.add_argument("--lifetime", type=float, default=4 * 3600, help="seconds before it stops by itself")
     parser.add_argument("--slack-limits", action="store_true", help="answer 429 over Slack's rate limits")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each Web API answer takes")
+    parser.add_argument(
+        "--connect-cost", type=float, default=0.0, help="seconds a new connection waits for its first answer"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt, TimeoutError):
-        asyncio.run(serve(args.host, args.port, args.lifetime, args.slack_limits, args.latency))
+        asyncio.run(
+            serve(args.host, args.port, args.lifetime, args.slack_limits, args.latency, args.connect_cost)
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The floor for `bench/load.py`: a bare Bolt app whose listeners only ack, served by gunicorn with
-the options app.py serves Escalator with (gthread workers, threads and keep-alive from the same
-settings): `escalator.server.gunicorn_options(settings)`.
+"""The floor for `bench/load.py`: a bare Bolt app whose listeners only ack (and whose `/escalate` opens
+a one-field modal, as the least a real app does), served by gunicorn with the options app.py serves
+Escalator with (gthread workers, threads and keep-alive from the same settings):
+`escalator.server.gunicorn_options(settings)`. bench/floor_asgi.py is the same floor on uvicorn.
 
     SLACK_BOT_TOKEN=xoxb-1 SLACK_SIGNING_SECRET=secret SLACK_API_URL=http://127.0.0.1:8765/api/ \\
         PORT=3000 ESCALATOR_WORKERS=2 python bench/floor_app.py
@@ -30,8 +31,30 @@ from escalator.wiring import configure_logging
 StartResponse = Callable[..., Any]
 
 
+# The least form a real `/escalate` opens: one field, through the same Web API the app calls.
+ONE_FIELD_MODAL: dict[str, Any] = {
+    "type": "modal",
+    "callback_id": CallbackId.escalate_form.value,
+    "title": {"type": "plain_text", "text": "Escalate"},
+    "submit": {"type": "plain_text", "text": "Escalate"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "summary",
+            "label": {"type": "plain_text", "text": "What happened?"},
+            "element": {"type": "plain_text_input", "action_id": "summary", "multiline": True},
+        }
+    ],
+}
+
+
 def only_ack(ack: Ack) -> None:
     ack()
+
+
+def open_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    ack()
+    client.views_open(trigger_id=body["trigger_id"], view=ONE_FIELD_MODAL)
 
 
 def build_floor_bolt(settings: Settings) -> App:
@@ -44,7 +67,7 @@ def build_floor_bolt(settings: Settings) -> App:
         ),
         token_verification_enabled=False,
     )
-    app.command(SLASH_COMMAND)(only_ack)
+    app.command(SLASH_COMMAND)(open_modal)
     app.view_submission(CallbackId.escalate_form.value)(only_ack)
     app.event("reaction_added")(only_ack)
     app.action(ActionId.claim.value)(only_ack)

@@ -2,24 +2,33 @@
 
     python bench/load.py --database-url sqlite --workers 2
     python bench/load.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test --workers 2,4
+    python bench/load.py --escalate-only-clients 8,32 --rates '' --full-speed-clients 0
 
 Starts a lean stand-in of the Web API (bench/api_stub.py) and a load generator (bench/loadgen.py), each
-in a process of its own, then for every worker count and every rate, one after the other:
+in a process of its own, then for every worker count and every load, one after the other:
 
-1. the floor: a bare Bolt app whose listeners only ack (bench/floor_app.py), on the very same gunicorn
-   gthread configuration as the app;
+1. the floors: a bare Bolt app whose listeners only ack, and whose `/escalate` acks and then opens a
+   one-field modal, on the very same gunicorn gthread configuration as the app (bench/floor_app.py),
+   and the same as Bolt's AsyncApp on uvicorn with as many workers (bench/floor_asgi.py);
 2. the app: `python app.py` in HTTP mode on a fresh database, its cards posted beforehand by a warm-up
    of handoff form submissions so that claims have cards to land on.
 
-Both get the same signed mix (slash commands, handoff form submissions, claim reactions on cards, claim
-buttons; a few submissions and reactions delivered twice, as Slack retries) at each fixed rate (open
-loop: times count from when each request was due) and then at full speed (closed loop, N clients on
-keep-alive connections). Reported per phase: time to ack (p50, p99, max), throughput, errors (any
-answer but 200, or none within the timeout), the CPU per request and the peak memory (VmHWM) of the
-gunicorn master's children (its workers, and the app's delivery process where it has one), and how
-busy the whole machine was meanwhile. After each app phase, once its outbox is empty,
-it checks that nothing was done twice: one escalation per submitted form, one card per escalation,
-at most one claim per escalation and one warm transfer per claim.
+With `--escalate-only-clients 8,32`, each also gets `/escalate` commands alone, in a closed loop of that
+many clients on keep-alive connections: time to ack and throughput of opening the form, against the
+floors' (bench/load_report.py takes the better floor for each figure), and a check that every command
+answered had its `views.open` reach the stand-in.
+
+All get the same signed mix (slash commands, handoff form submissions, claim reactions on cards, claim
+buttons; a few submissions and reactions delivered twice, as Slack retries; the forms go to
+`--card-channels` billing paths in turn, each with its channel, since the app keeps to Slack's one post
+a second per channel) at each fixed rate (open loop: times count from when each request was due) and
+then at full speed (closed loop, N clients on keep-alive connections). Reported per phase: time to ack
+(p50, p99, max), throughput, errors (any answer but 200, or none within the timeout), the CPU per
+request of the server's processes, the peak memory (VmHWM) of each of them by role (the app's
+supervisor, web master, web workers and delivery process; a floor's master and workers), and how busy
+the whole machine was meanwhile. After each app phase, once its outbox is empty, it checks that
+nothing was done twice: one escalation per submitted form, one card per escalation, at most one claim
+per escalation and one warm transfer per claim.
 
 The figures are machine-dependent and noisy on a shared machine; they are not test assertions.
 """
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import math
 import os
@@ -43,13 +53,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import yaml
+from load_report import ESCALATE, FLOORS, MIX, PhaseReport, load_label, report, summary_line
 from loadgen import LoadResult, LoadSpec, run_load
+from procs import children, peak_memory, worker_pids
 from slack_mix import SPECIALISTS, Card, Kind, MixSpec
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -59,72 +71,33 @@ BENCH = Path(__file__).resolve().parent
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
 CARD_CHANNEL = "C0123BILL"
-SLACK_DEADLINE = 3.0  # seconds: Slack shows the user an error when the ack takes longer
+FLOOR_SCRIPTS = {"floor-gthread": BENCH / "floor_app.py", "floor-uvicorn": BENCH / "floor_asgi.py"}
+ONLY_COMMANDS = {Kind.command: 1.0}
 
 
-def bench_policy(incidents: bool = True) -> str:
+def card_paths(count: int) -> dict[str, str]:
+    """The billing paths the mix's forms take in turn, and their channels: "billing" (C0123BILL), then
+    "billing2" (C0123BILL02) and on. The app keeps to Slack's one post a second per channel, so cards
+    spread over `count` channels drain `count` times as fast after a warm-up of a thousand."""
+    return {"billing": CARD_CHANNEL} | {f"billing{n}": f"{CARD_CHANNEL}{n:02d}" for n in range(2, count + 1)}
+
+
+def bench_policy(incidents: bool = True, card_channels: int = 1) -> str:
     """policy.example.yml without business hours or a digest (routing never depends on the hour of the
-    run), its billing path owned by bench/slack_mix.py's eight specialists; without its `incident`
-    section when `incidents` is off (to see what placing cases among incidents costs)."""
+    run), its billing paths (`card_paths`) owned by bench/slack_mix.py's eight specialists; without its
+    `incident` section when `incidents` is off (to see what placing cases among incidents costs)."""
     policy = yaml.safe_load((ROOT / "policy.example.yml").read_text())
     policy.pop("business_hours", None)
     policy.pop("digest", None)
     if not incidents:
         policy.pop("incident", None)
-    policy["paths"]["billing"]["specialists"] = list(SPECIALISTS)
+    billing = policy["paths"]["billing"]
+    billing["specialists"] = list(SPECIALISTS)
+    for n, (key, channel) in enumerate(card_paths(card_channels).items(), start=1):
+        if key != "billing":  # no keywords: what the text suggests stays the one billing path
+            path = {"label": f"Billing {n}", "channel": channel, "specialists": list(SPECIALISTS)}
+            policy["paths"][key] = path
     return yaml.safe_dump(policy, sort_keys=False)
-
-
-@dataclass
-class PhaseReport:
-    server: str  # "floor" or "app"
-    workers: int
-    rate: float | None  # None: full speed
-    result: LoadResult
-    cpu_ms_per_request: float
-    peak_mib: list[float]
-    machine_busy: float  # share of both cores busy during the phase, all processes
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
-    log_problems: list[tuple[int, str]] = field(default_factory=list)  # (count, warning or error line)
-
-    def latencies_ms(self, kind: str | None = None) -> list[float]:
-        return sorted(
-            latency * 1000
-            for k, latency, status in zip(
-                self.result.kinds, self.result.latencies, self.result.statuses, strict=True
-            )
-            if status == 200 and (kind is None or k == kind)
-        )
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for status in self.result.statuses if status != 200)
-
-    @property
-    def errors_detail(self) -> str:
-        """The count, and what they were: HTTP statuses, or "none" for no answer in time."""
-        if not self.errors:
-            return "0"
-        seen = Counter(
-            "none" if status == 0 else str(status) for status in self.result.statuses if status != 200
-        )
-        return f"{self.errors} ({', '.join(f'{status}: {n}' for status, n in seen.most_common())})"
-
-    @property
-    def late(self) -> int:
-        return sum(1 for latency in self.result.latencies if latency > SLACK_DEADLINE)
-
-    @property
-    def throughput(self) -> float:
-        answered = len(self.result.statuses) - self.errors
-        return answered / self.result.elapsed if self.result.elapsed else 0.0
-
-
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank on sorted values."""
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, max(0, math.ceil(share * len(values)) - 1))]
 
 
 # Processes: the stand-in, the server, and what the workers use.
@@ -187,25 +160,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def children(pid: int) -> list[int]:
-    """Every process descending from `pid` (app.py's supervisor → web process → its workers, and the
-    delivery process; the floor's gunicorn master → its workers)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    found, waiting = [], list(parents.get(pid, []))
-    while waiting:
-        child = waiting.pop()
-        found.append(child)
-        waiting.extend(parents.get(child, []))
-    return sorted(found)
-
-
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -215,18 +169,6 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def peak_memory_mib(pids: list[int]) -> list[float]:
-    peaks = []
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-        peaks.append(kib / 1024)
-    return peaks
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -280,11 +222,24 @@ def _retrying(work: Callable[[], int], tries: int = 30) -> int:
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One server at one load."""
+
+    server: str  # "floor-gthread", "floor-uvicorn" or "app"
+    workers: int
+    load: str  # MIX or ESCALATE
+    rate: float | None  # None: a closed loop of `clients`
+    clients: int
+    seed: int
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, folder: Path) -> None:
         self.args = args
         self.folder = folder
-        (folder / "policy.yml").write_text(bench_policy(not args.without_incidents))
+        (folder / "policy.yml").write_text(bench_policy(not args.without_incidents, args.card_channels))
+        self.card_paths = card_paths(args.card_channels)
         self.database = Database(args.database_url, folder)
         self.stub_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.stub_port}/api/"
@@ -308,7 +263,7 @@ class Bench:
 
     @contextmanager
     def server(self, script: Path, workers: int, database_url: str) -> Iterator[tuple[int, int, Path]]:
-        """Start `script` (app.py or the floor) under gunicorn; yield (port, master pid, its log)."""
+        """Start `script` (app.py or a floor); yield (port, its pid, its log) once its workers are up."""
         port = free_port()
         env = app_env(
             self.api_url, database_url, self.folder / "policy.yml", port, ESCALATOR_WORKERS=str(workers)
@@ -326,7 +281,7 @@ class Bench:
         try:
             wait_until_up(port, process, "/healthz", log)
             deadline = time.monotonic() + 30
-            while len(children(process.pid)) < workers and time.monotonic() < deadline:
+            while len(worker_pids(process.pid)) < workers and time.monotonic() < deadline:
                 time.sleep(0.1)
             yield port, process.pid, log
         finally:
@@ -356,75 +311,119 @@ class Bench:
         )
         return self.generator.submit(run_load, spec).result()
 
-    def mix(self, rate: float | None, cards: tuple[Card, ...], seed: int) -> MixSpec:
+    def mix(self, load: str, rate: float | None, cards: tuple[Card, ...], seed: int) -> MixSpec:
         self.phase_number += 1
         count = int((rate or self.args.full_speed_cap) * self.args.duration)
+        if load == ESCALATE:
+            return MixSpec(f"p{self.phase_number}", count, (), weights=ONLY_COMMANDS, seed=seed)
         return MixSpec(
             label=f"p{self.phase_number}",
             count=count,
             cards=cards,
             redeliver=self.args.redeliver,
             seed=seed,
+            paths=tuple(self.card_paths),
         )
 
     def measured(
         self,
-        server: str,
-        workers: int,
-        rate: float | None,
+        phase: Phase,
         port: int,
-        master: int,
+        root: int,
         mix: MixSpec,
-        settle: Callable[[], None] = lambda: None,
+        settle: Callable[[LoadResult], None] = lambda _: None,
     ) -> PhaseReport:
-        """Send the phase's mix; the workers' CPU counts until `settle` returns (the app's work after
+        """Send the phase's mix; the server's CPU counts until `settle` returns (the app's work after
         its acks included), the machine's only while the load runs."""
-        pids = children(master)
+        pids = [root, *children(root)]
         cpu_before, (busy_before, total_before) = cpu_seconds(pids), machine_ticks()
         result = self.load(
             port,
             mix,
-            rate,
-            duration=None if rate else self.args.duration,
-            clients=self.args.full_speed_clients if rate is None else self.args.connections,
-            check_saved=server == "app",
+            phase.rate,
+            duration=None if phase.rate else self.args.duration,
+            clients=phase.clients,
+            check_saved=phase.server == "app",
         )
         busy_after, total_after = machine_ticks()
-        settle()
+        settle(result)
         cpu_after = cpu_seconds(pids)
         return PhaseReport(
-            server=server,
-            workers=workers,
-            rate=rate,
+            server=phase.server,
+            workers=phase.workers,
+            load=phase.load,
+            rate=phase.rate,
+            clients=phase.clients,
             result=result,
             cpu_ms_per_request=1000 * (cpu_after - cpu_before) / max(1, len(result.statuses)),
-            peak_mib=peak_memory_mib(pids),
+            peaks=peak_memory(root),
             machine_busy=(busy_after - busy_before) / max(1, total_after - total_before),
         )
 
-    def floor_phase(self, workers: int, rate: float | None, seed: int) -> PhaseReport:
-        cards = tuple(Card(i, CARD_CHANNEL, f"1764000000.{i:06d}") for i in range(1, 201))
-        with self.server(BENCH / "floor_app.py", workers, "sqlite:///unused.db") as (port, master, _):
-            self.load(port, MixSpec("floorwarm", 200, cards, seed=seed), None, duration=None, clients=8)
-            return self.measured("floor", workers, rate, port, master, self.mix(rate, cards, seed))
+    def run(self, phase: Phase) -> PhaseReport:
+        if phase.server != "app":
+            return self.floor_phase(phase)
+        return self.app_phase(phase) if phase.load == MIX else self.app_escalate_phase(phase)
 
-    def app_phase(self, workers: int, rate: float | None, seed: int) -> PhaseReport:
+    def floor_phase(self, phase: Phase) -> PhaseReport:
+        cards = tuple(Card(i, CARD_CHANNEL, f"1764000000.{i:06d}") for i in range(1, 201))
+        script = FLOOR_SCRIPTS[phase.server]
+        with self.server(script, phase.workers, "sqlite:///unused.db") as (port, root, _):
+            http_get(self.stub_port, "/_reset", "POST")
+            warm = MixSpec("floorwarm", 200, cards, seed=phase.seed)
+            self.wait_for_forms(self.load(port, warm, None, duration=None, clients=8))
+            http_get(self.stub_port, "/_reset", "POST")
+            mix = self.mix(phase.load, phase.rate, cards, phase.seed)
+            if phase.load == MIX:
+                return self.measured(phase, port, root, mix)
+            report = self.measured(phase, port, root, mix, settle=self.wait_for_forms)
+            report.checks = [self.forms_opened(report.result)]
+            return report
+
+    def app_escalate_phase(self, phase: Phase) -> PhaseReport:
+        """`/escalate` alone: the app on a fresh database, warmed up by a few hundred commands."""
+        with (
+            self.database.fresh() as database_url,
+            self.server(self.args.app, phase.workers, database_url) as (port, root, log),
+        ):
+            http_get(self.stub_port, "/_reset", "POST")
+            warm = MixSpec(f"w{phase.seed}e", 200, (), weights=ONLY_COMMANDS, seed=phase.seed)
+            self.wait_for_forms(self.load(port, warm, None, duration=None, clients=8))
+            http_get(self.stub_port, "/_reset", "POST")
+            mix = self.mix(ESCALATE, None, (), phase.seed)
+            report = self.measured(phase, port, root, mix, settle=self.wait_for_forms)
+            report.checks = [self.forms_opened(report.result)]
+            report.log_problems = log_problems(log)
+            return report
+
+    def wait_for_forms(self, result: LoadResult, timeout: float = 60.0) -> None:
+        """Until every command answered has had its form opened (views.open runs after the ack)."""
+        wanted = commands_answered(result)
+        deadline = time.monotonic() + timeout
+        while self.stub_stats()["calls"].get("views.open", 0) < wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def forms_opened(self, result: LoadResult) -> tuple[str, bool, str]:
+        answered = commands_answered(result)
+        opened = self.stub_stats()["calls"].get("views.open", 0)
+        return ("a form opened per command", opened == answered, f"{answered} acked, {opened} views.open")
+
+    def app_phase(self, phase: Phase) -> PhaseReport:
+        rate, workers, seed = phase.rate, phase.workers, phase.seed
         mix_size = int((rate or self.args.full_speed_cap) * self.args.duration)
         # Each card gets about two claims (one wins, the next is refused), up to --max-cards cards.
         wanted = max(20, min(self.args.max_cards, math.ceil(mix_size * 0.5 / 2)))
         with (
             self.database.fresh() as database_url,
-            self.server(self.args.app, workers, database_url) as (port, master, log),
+            self.server(self.args.app, workers, database_url) as (port, root, log),
         ):
             engine = create_engine(database_url)
             try:
                 http_get(self.stub_port, "/_reset", "POST")
                 sent_views, saved_views = self.warm_up(port, wanted, seed)
                 cards = self.cards(engine)
-                mix = self.mix(rate, cards, seed)
-                report = self.measured(
-                    "app", workers, rate, port, master, mix, settle=lambda: self.drain(engine)
-                )
+                mix = self.mix(MIX, rate, cards, seed)
+                report = self.measured(phase, port, root, mix, settle=lambda _: self.drain(engine))
                 sent_views |= set(report.result.view_ids)
                 saved_views |= set(report.result.saved_view_ids)
                 report.checks = self.nothing_done_twice(engine, sent_views, saved_views)
@@ -448,7 +447,7 @@ class Bench:
         views_only = {Kind.view: 1.0}
         first = self.load(
             port,
-            MixSpec(f"w{seed}a", cards, (), weights=views_only, seed=seed),
+            MixSpec(f"w{seed}a", cards, (), weights=views_only, seed=seed, paths=tuple(self.card_paths)),
             None,
             duration=None,
             clients=8,
@@ -458,7 +457,7 @@ class Bench:
         spare = tuple(Card(10_000_000 + i, CARD_CHANNEL, f"1.{i}") for i in range(20))
         second = self.load(
             port,
-            MixSpec(f"w{seed}b", 100, spare, seed=seed),
+            MixSpec(f"w{seed}b", 100, spare, seed=seed, paths=tuple(self.card_paths)),
             None,
             duration=None,
             clients=8,
@@ -478,8 +477,9 @@ class Bench:
             ).all()
         return tuple(Card(int(row[0]), str(row[1]), str(row[2])) for row in rows)
 
-    def drain(self, engine: Engine, timeout: float = 300.0) -> None:
+    def drain(self, engine: Engine) -> None:
         """Wait until the outbox holds nothing left to deliver (the work after the acks is done)."""
+        timeout = self.args.drain_timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pending = _retrying(
@@ -496,7 +496,8 @@ class Bench:
     ) -> list[tuple[str, bool, str]]:
         stats = self.stub_stats()
         posts = stats["posts"]
-        cards_posted = [ts for channel, thread, ts, _ in posts if channel == CARD_CHANNEL and not thread]
+        channels = set(self.card_paths.values())
+        cards_posted = [ts for channel, thread, ts, _ in posts if channel in channels and not thread]
         # The warm transfer (the policy's default: in the card's thread) greets the new owner.
         intros = [thread for _, thread, _, words in posts if thread and words.startswith("Hi <@")]
         with engine.connect() as connection:
@@ -530,7 +531,7 @@ class Bench:
             (
                 "one card per escalation",
                 len(cards_posted) == len(set(cards_posted)) == escalations and set(cards_posted) == card_ts,
-                f"{len(cards_posted)} cards posted to {CARD_CHANNEL}, {escalations} escalations",
+                f"{len(cards_posted)} cards posted in {len(channels)} channels, {escalations} escalations",
             ),
             (
                 "at most one claim per escalation",
@@ -544,6 +545,14 @@ class Bench:
             ),
             ("outbox all delivered", failed == 0, f"{failed} messages not delivered"),
         ]
+
+
+def commands_answered(result: LoadResult) -> int:
+    return sum(
+        1
+        for kind, status in zip(result.kinds, result.statuses, strict=True)
+        if status == 200 and kind == Kind.command.value
+    )
 
 
 def log_problems(log: Path) -> list[tuple[int, str]]:
@@ -560,129 +569,28 @@ def log_problems(log: Path) -> list[tuple[int, str]]:
     return [(n, message) for message, n in seen.most_common()]
 
 
-# Reporting.
+def servers(asked: str) -> list[str]:
+    """The floors first, then the app, at each load: all see the same machine conditions."""
+    names = {name for part in asked.split(",") for name in (FLOORS if part == "floor" else (part,))}
+    if "floor-uvicorn" in names and importlib.util.find_spec("uvicorn") is None:
+        print("uvicorn is not installed: no uvicorn floor (pip install uvicorn aiohttp)", file=sys.stderr)
+        names.discard("floor-uvicorn")
+    return [name for name in (*FLOORS, "app") if name in names]
 
 
-def rate_label(rate: float | None, clients: int) -> str:
-    return f"{rate:g}/s" if rate else f"full speed ({clients} clients)"
-
-
-def phase_table(reports: list[PhaseReport], clients: int) -> str:
-    lines = [
-        "| workers | load | server | requests | ack p50 (ms) | ack p99 (ms) | ack max (ms) "
-        "| throughput (req/s) | errors | over 3 s | worker CPU per request (ms) "
-        "| peak RSS per process (MiB) | machine busy |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+def phases(args: argparse.Namespace) -> Iterator[Phase]:
+    """For each worker count: `/escalate` alone at each client count, then the mix at each rate and
+    at full speed."""
+    loads: list[tuple[str, float | None, int]] = [
+        (ESCALATE, None, int(c)) for c in args.escalate_only_clients.split(",") if c
     ]
-    for r in reports:
-        ms = r.latencies_ms()
-        lines.append(
-            f"| {r.workers} | {rate_label(r.rate, clients)} | {r.server} | {len(r.result.statuses):,} "
-            f"| {percentile(ms, 0.5):.1f} | {percentile(ms, 0.99):.1f} | {max(ms, default=float('nan')):.0f} "
-            f"| {r.throughput:.0f} | {r.errors_detail} | {r.late} | {r.cpu_ms_per_request:.1f} "
-            f"| {', '.join(f'{m:.0f}' for m in r.peak_mib)} | {r.machine_busy:.0%} |"
-        )
-    return "\n".join(lines)
-
-
-def kinds_table(reports: list[PhaseReport], clients: int) -> str:
-    lines = [
-        "| workers | load | request | count | ack p50 (ms) | ack p99 (ms) | ack max (ms) |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: |",
-    ]
-    for r in reports:
-        if r.server != "app":
-            continue
-        for kind in Kind:
-            ms = r.latencies_ms(kind.value)
-            lines.append(
-                f"| {r.workers} | {rate_label(r.rate, clients)} | {kind.value} | {len(ms):,} "
-                f"| {percentile(ms, 0.5):.1f} | {percentile(ms, 0.99):.1f} "
-                f"| {max(ms, default=float('nan')):.0f} |"
-            )
-    return "\n".join(lines)
-
-
-def targets_table(reports: list[PhaseReport], clients: int) -> str:
-    lines = ["| workers | load | target | floor | app | met |", "| ---: | --- | --- | ---: | ---: | --- |"]
-    pairs: dict[tuple[int, float | None], dict[str, PhaseReport]] = {}
-    for r in reports:
-        pairs.setdefault((r.workers, r.rate), {})[r.server] = r
-    for (workers, rate), pair in pairs.items():
-        floor, app = pair.get("floor"), pair.get("app")
-        if floor is None or app is None:
-            continue
-        label = rate_label(rate, clients)
-        if rate:
-            floor_p99, app_p99 = percentile(floor.latencies_ms(), 0.99), percentile(app.latencies_ms(), 0.99)
-            ratio = app_p99 / floor_p99
-            met = ratio <= 1.5 and app.errors == 0
-            lines.append(
-                f"| {workers} | {label} | p99 within 1.5× the floor's | {floor_p99:.1f} ms "
-                f"| {app_p99:.1f} ms ({ratio:.2f}×) | {'yes' if met else 'no'} |"
-            )
-            if rate == 100:
-                lines.append(
-                    f"| {workers} | {label} | p99 under 300 ms | | {app_p99:.1f} ms "
-                    f"| {'yes' if app_p99 < 300 and app.errors == 0 else 'no'} |"
-                )
-        else:
-            share = app.throughput / floor.throughput if floor.throughput else float("nan")
-            met = share >= 0.5 and app.errors == 0
-            lines.append(
-                f"| {workers} | {label} | at least half the floor's throughput "
-                f"| {floor.throughput:.0f} req/s | {app.throughput:.0f} req/s ({share:.0%}) "
-                f"| {'yes' if met else 'no'} |"
-            )
-    return "\n".join(lines)
-
-
-def checks_table(reports: list[PhaseReport], clients: int) -> str:
-    lines = ["| workers | load | check | result | ok |", "| ---: | --- | --- | --- | --- |"]
-    for r in reports:
-        for name, ok, detail in r.checks:
-            lines.append(
-                f"| {r.workers} | {rate_label(r.rate, clients)} | {name} | {detail} "
-                f"| {'yes' if ok else 'NO'} |"
-            )
-    return "\n".join(lines)
-
-
-def log_table(reports: list[PhaseReport], clients: int) -> str:
-    lines = ["| workers | load | lines | message |", "| ---: | --- | ---: | --- |"]
-    for r in reports:
-        for n, message in r.log_problems[:5]:
-            shown = message.replace("|", "\\|")
-            lines.append(f"| {r.workers} | {rate_label(r.rate, clients)} | {n:,} | {shown} |")
-    return "\n".join(lines)
-
-
-def scaling_table(reports: list[PhaseReport]) -> str:
-    lines = ["| workers | floor (req/s) | app (req/s) |", "| ---: | ---: | ---: |"]
-    for workers in sorted({r.workers for r in reports}):
-        by_server = {r.server: r for r in reports if r.workers == workers and r.rate is None}
-        floor, app = by_server.get("floor"), by_server.get("app")
-        lines.append(
-            f"| {workers} | {floor.throughput if floor else float('nan'):.0f} "
-            f"| {app.throughput if app else float('nan'):.0f} |"
-        )
-    return "\n".join(lines)
-
-
-def report(reports: list[PhaseReport], args: argparse.Namespace, command: str) -> str:
-    clients = args.full_speed_clients
-    store = "SQLite" if args.database_url == "sqlite" else "PostgreSQL"
-    parts = [
-        f"```\n{command}\n```",
-        f"Time to ack, {store}, {args.duration:g} s per phase:\n\n{phase_table(reports, clients)}",
-        f"The app's time to ack by request:\n\n{kinds_table(reports, clients)}",
-        f"Targets:\n\n{targets_table(reports, clients)}",
-        f"Nothing done twice (after each app phase, its outbox drained):\n\n{checks_table(reports, clients)}",
-    ]
-    parts.append(f"The app's warnings and errors (log lines, by message):\n\n{log_table(reports, clients)}")
-    if len({r.workers for r in reports}) > 1:
-        parts.append(f"Full-speed throughput by worker processes:\n\n{scaling_table(reports)}")
-    return "\n\n".join(parts) + "\n"
+    loads += [(MIX, float(r), args.connections) for r in args.rates.split(",") if r]
+    if args.full_speed_clients:
+        loads.append((MIX, None, args.full_speed_clients))
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for seed, (load, rate, clients) in enumerate(loads, start=1):
+            for server in servers(args.servers):
+                yield Phase(server, workers, load, rate, clients, seed)
 
 
 def main() -> None:
@@ -706,10 +614,26 @@ def main() -> None:
     parser.add_argument(
         "--redeliver", type=float, default=0.02, help="share of submissions/reactions sent twice"
     )
+    parser.add_argument(
+        "--card-channels", type=int, default=50, help="billing paths, a channel each, the forms go to"
+    )
     parser.add_argument("--max-cards", type=int, default=1000, help="escalations raised in each app warm-up")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for the app's outbox to empty (it keeps to Slack's paces)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a request counts as lost")
     parser.add_argument(
-        "--servers", default="floor,app", help="which to run at each load: floor, app or both"
+        "--escalate-only-clients",
+        default="",
+        help="closed loops of /escalate alone, e.g. 8,32 clients (none by default)",
+    )
+    parser.add_argument(
+        "--servers",
+        default="floor,app",
+        help="which to run at each load: floor-gthread, floor-uvicorn, app; 'floor' for both floors",
     )
     parser.add_argument(
         "--app", type=Path, default=ROOT / "app.py", help="the app to start (another checkout's)"
@@ -722,38 +646,25 @@ def main() -> None:
     args = parser.parse_args()
     if args.database_url.startswith("postgresql://"):
         args.database_url = "postgresql+psycopg://" + args.database_url.split("://", 1)[1]
-    rates: list[float | None] = [float(r) for r in args.rates.split(",") if r]
-    if args.full_speed_clients:
-        rates.append(None)
     command = "python bench/load.py " + " ".join(sys.argv[1:])
 
     # Stopped from outside: still stop the servers and the stand-in (the finally clauses below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     reports: list[PhaseReport] = []
-    servers = [s for s in ("floor", "app") if s in args.servers.split(",")]
     with tempfile.TemporaryDirectory(prefix="escalator-load-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         bench = Bench(args, folder)
         try:
-            for workers in [int(w) for w in args.workers.split(",")]:
-                for seed, rate in enumerate(rates, start=1):
-                    # The floor, then the app at the same load: both see the same machine conditions.
-                    for server in servers:
-                        label = rate_label(rate, args.full_speed_clients)
-                        print(f"{workers} workers, {label}, {server}…", file=sys.stderr, flush=True)
-                        phase = bench.floor_phase if server == "floor" else bench.app_phase
-                        reports.append(phase(workers, rate, seed))
-                        last = reports[-1]
-                        ms = last.latencies_ms()
-                        print(
-                            f"  p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
-                            f"{last.throughput:.0f} req/s, errors {last.errors_detail}, "
-                            f"generator late by {1000 * last.result.send_lag_max:.0f} ms at worst, "
-                            f"{last.result.connections} connections",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+            for phase in phases(args):
+                print(
+                    f"{phase.workers} workers, {load_label(phase.load, phase.rate, phase.clients)}, "
+                    f"{phase.server}…",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                reports.append(bench.run(phase))
+                print(f"  {summary_line(reports[-1])}", file=sys.stderr, flush=True)
         finally:
             bench.close()
     markdown = report(reports, args, command)

@@ -50,6 +50,8 @@ class LoadResult:
     refused_views: int = 0  # view submissions answered 200 but without "update" (not saved)
     view_ids: list[str] = field(default_factory=list)  # the submissions sent
     saved_view_ids: list[str] = field(default_factory=list)  # those the app answered "saved"
+    # Each submission's first send: when it was due (open loop) or sent, by the wall clock (time.time()).
+    view_sent_at: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0  # from the first send to the last answer
     send_lag_max: float = 0.0  # open loop: how late the generator itself was, at worst
     connections: int = 0
@@ -105,12 +107,14 @@ class _Recorder:
         self.result = LoadResult()
         self._check_saved = check_saved
 
-    def record(self, request: Prepared, latency: float, status: int, body: bytes) -> None:
+    def record(self, request: Prepared, latency: float, status: int, body: bytes, sent_at: float) -> None:
         self.result.kinds.append(request.kind.value)
         self.result.latencies.append(latency)
         self.result.statuses.append(status)
         if request.view_id is not None:
             self.result.view_ids.append(request.view_id)
+            first = self.result.view_sent_at.get(request.view_id, sent_at)
+            self.result.view_sent_at[request.view_id] = min(first, sent_at)
             if self._check_saved and status == 200:
                 if b'"update"' in body:
                     self.result.saved_view_ids.append(request.view_id)
@@ -193,6 +197,7 @@ async def open_loop(
     check_saved: bool,
 ) -> LoadResult:
     loop = asyncio.get_running_loop()
+    wall = time.time() - loop.time()  # loop time + wall: the wall clock, to set beside the stand-in's
     recorder = _Recorder(check_saved)
     pool = _Pool(host, port, MAX_CONNECTIONS)
     await pool.open_some(connections)
@@ -202,10 +207,10 @@ async def open_loop(
         try:
             connection = await asyncio.wait_for(pool.take(), timeout)
         except (TimeoutError, OSError):
-            recorder.record(request, loop.time() - due, 0, b"")
+            recorder.record(request, loop.time() - due, 0, b"", wall + due)
             return
         status, body = await _send(connection, request, timeout)
-        recorder.record(request, loop.time() - due, status, body)
+        recorder.record(request, loop.time() - due, status, body, wall + due)
         await pool.give_back(connection)
 
     tasks = []
@@ -236,6 +241,7 @@ async def closed_loop(
     check_saved: bool,
 ) -> LoadResult:
     loop = asyncio.get_running_loop()
+    wall = time.time() - loop.time()
     recorder = _Recorder(check_saved)
     next_index = itertools.count()
     start = loop.time()
@@ -253,14 +259,14 @@ async def closed_loop(
                 try:
                     connection = await asyncio.wait_for(Connection.open(host, port), timeout)
                 except (TimeoutError, OSError):
-                    recorder.record(requests[i], 0.0, 0, b"")
+                    recorder.record(requests[i], 0.0, 0, b"", wall + loop.time())
                     connection = None
                     await asyncio.sleep(0.01)
                     continue
             sent = loop.time()
             status, body = await _send(connection, requests[i], timeout)
             last_answer = loop.time()
-            recorder.record(requests[i], last_answer - sent, status, body)
+            recorder.record(requests[i], last_answer - sent, status, body, wall + sent)
         if connection is not None:
             connection.close()
 

@@ -64,6 +64,8 @@ class MixSpec:
     weights: dict[Kind, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     redeliver: float = 0.0  # share of submissions and reactions sent a second time
     seed: int = 1
+    paths: tuple[str, ...] = ("billing",)  # the forms' paths, in turn (each path's cards in its channel)
+    agents: tuple[str, ...] = AGENTS  # who submits, in turn
 
 
 @dataclass(frozen=True)
@@ -226,11 +228,12 @@ def build_mix(spec: MixSpec, shapes: SlackShapes) -> list[Unsigned]:
     claims = 0
     for i, kind in enumerate(kinds):
         n = f"{spec.label}-{i}"
-        agent = AGENTS[i % len(AGENTS)]
+        agent = spec.agents[i % len(spec.agents)]
         if kind is Kind.command:
             mix.append(shapes.command(n, agent))
         elif kind is Kind.view:
-            mix.append(shapes.view_submission(f"V{spec.label}x{i}", i, agent))
+            path = spec.paths[i % len(spec.paths)]
+            mix.append(shapes.view_submission(f"V{spec.label}x{i}", i, agent, path))
         else:
             # Each card gets two claims (reaction or button) from two specialists in turn: the first
             # wins, the next is refused ("already claimed"), as when two go for the same case.

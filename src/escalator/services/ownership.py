@@ -290,11 +290,11 @@ def transition(
 def queue(
     tx: Transaction, escalation: Escalation, messages: list[tuple[Message, dict[str, Any]]], now: datetime
 ) -> list[int]:
-    """Leave a case's messages for delivery, in order; each posted one is paced by whom it goes to."""
-    return [
-        tx.outbox.add(kind, now, escalation.id, payload, to=addressee(kind, escalation))
-        for kind, payload in messages
-    ]
+    """Leave a case's messages for delivery, in order, in one statement; each posted one is paced by
+    whom it goes to."""
+    return tx.outbox.add_many(
+        now, [(kind, escalation.id, payload, addressee(kind, escalation)) for kind, payload in messages]
+    )
 
 
 # The introduction where the agent and the new owner talk, then the agent's pointer to it.
