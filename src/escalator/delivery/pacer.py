@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import queue
 import random
 import threading
 import time
@@ -262,36 +261,50 @@ class Pacer:
 
 
 class _Counting:
-    """Listeners' calls, counted by a thread of their own so that no call waits on the database for it;
-    what piles up while the database is away is dropped (it only ever counted calls)."""
+    """Listeners' calls, counted by a thread of their own so that no call waits on the database for it:
+    one write per `BATCH_WINDOW` at most, however many calls there were. What piles up while the
+    database is away is dropped (it only ever counted calls)."""
 
+    BATCH_WINDOW = 0.05  # seconds; a burst of calls is counted together, a moment later
     _MAX_WAITING = 10_000
 
     def __init__(self, pacer: Pacer) -> None:
         self._pacer = pacer
-        self._waiting: queue.Queue[tuple[str, float]] = queue.Queue(self._MAX_WAITING)
-        self._thread: threading.Thread | None = None
+        self._waiting: list[tuple[str, float]] = []
+        self._writing = 0  # calls taken from the list and not yet written
         self._lock = threading.Lock()
+        self._arrived = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def add(self, key: str) -> None:
+        moment = self._pacer._now()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._write, name="pacer-counts", daemon=True)
                 self._thread.start()
-        with contextlib.suppress(queue.Full):
-            self._waiting.put_nowait((key, self._pacer._now()))
+            if len(self._waiting) < self._MAX_WAITING:
+                self._waiting.append((key, moment))
+        self._arrived.set()
 
     def written(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while self._waiting.unfinished_tasks and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._waiting and not self._writing:
+                    return True
             time.sleep(0.01)
-        return not self._waiting.unfinished_tasks
+        return False
 
     def _write(self) -> None:
         while True:
-            batch = [self._waiting.get()]
-            while not self._waiting.empty() and len(batch) < 500:
-                batch.append(self._waiting.get_nowait())
+            self._arrived.wait()
+            time.sleep(self.BATCH_WINDOW)
+            with self._lock:
+                self._arrived.clear()
+                batch, self._waiting = self._waiting, []
+                self._writing = len(batch)
+            if not batch:
+                continue
             by_key: dict[str, list[float]] = {}
             for key, at in batch:
                 by_key.setdefault(key, []).append(at)
@@ -303,8 +316,8 @@ class _Counting:
             except SQLAlchemyError as exc:
                 log.debug("could not count calls (%s); dropped", type(exc).__name__)
             finally:
-                for _ in batch:
-                    self._waiting.task_done()
+                with self._lock:
+                    self._writing = 0
 
 
 def _moment(epoch: float) -> datetime:

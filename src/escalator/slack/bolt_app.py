@@ -29,6 +29,16 @@ from escalator.store.database import Store
 
 log = logging.getLogger(__name__)
 
+# slack_sdk and Bolt test a logger's own level, not the level it inherits, before formatting a debug
+# line (the whole request body, every call): unless the level is set on the logger itself, each call
+# pays for a line nobody reads.
+_SDK_LOG = logging.getLogger("slack_sdk.web.base_client")
+_SDK_LOG.setLevel(logging.WARNING)
+_BOLT_LOG = logging.getLogger("escalator.bolt")
+_BOLT_LOG.setLevel(logging.INFO)
+# Bolt reads SLACK_BOT_TOKEN itself, and warns that the client and `authorize` below supersede it.
+_BOLT_LOG.addFilter(lambda record: "`token` will be unused" not in record.getMessage())
+
 
 def build_gateway(settings: Settings, pacer: Pacer | None = None) -> SlackGateway:
     """The Web API, paced by `pacer` (without one: only for calls made where no database is at hand)."""
@@ -40,6 +50,7 @@ def build_gateway(settings: Settings, pacer: Pacer | None = None) -> SlackGatewa
             base_url=settings.SLACK_API_URL,
             timeout=settings.SLACK_API_TIMEOUT,
             retry_handlers=[],
+            logger=_SDK_LOG,
         ),
         pacer,
     )
@@ -78,11 +89,13 @@ def build_bolt_app(settings: Settings, runtime: Runtime, after_ack: Executor) ->
     app = ObservedApp(
         # Bolt's per-request client takes these settings and the token `authorize` gives; the
         # listeners call Slack through the gateway only.
-        client=WebClient(base_url=web_api.base_url, timeout=web_api.timeout, retry_handlers=[]),
+        client=WebClient(
+            base_url=web_api.base_url, timeout=web_api.timeout, retry_handlers=[], logger=_SDK_LOG
+        ),
         signing_secret=settings.SLACK_SIGNING_SECRET,
         process_before_response=True,
         listener_executor=after_ack,
-        logger=logging.getLogger("escalator.bolt"),
+        logger=_BOLT_LOG,
         # Bolt's own single-workspace authorization calls auth.test on each worker's first request,
         # before its ack and past the gateway; app.py checks the token once before starting workers.
         # The token alone is all the listeners need: the app subscribes to no event it causes itself

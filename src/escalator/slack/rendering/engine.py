@@ -26,6 +26,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         autoescape=False,  # JSON templates: values go through |tojson, user text through |mrkdwn first
         keep_trailing_newline=False,
+        auto_reload=False,  # templates ship with the code: no stat() of the file on every render
     )
     env.filters.update(mrkdwn=mrkdwn_escape, clip=clip, truncate_plain=truncate_plain, slack_date=slack_date)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}

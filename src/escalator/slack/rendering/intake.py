@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from weakref import ref
 
 from escalator.domain.escalation import Escalation, EscalationType
-from escalator.domain.handoff import MAX_LENGTH
+from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.incidents import Incident
 from escalator.domain.routing import Detection
 from escalator.domain.sla import humanize
@@ -15,6 +17,7 @@ from escalator.policy import Policy, Priority
 from escalator.slack.ids import CallbackId
 from escalator.slack.rendering import phrases
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
+from escalator.slack.text import truncate_plain
 
 # The form's optional "Part of an open incident?" menu: an incident's id, or this value for none.
 INCIDENT_BLOCK = "incident"
@@ -44,6 +47,45 @@ class ModalPrefill:
 def render_escalate_modal(
     policy: Policy, prefill: ModalPrefill, private_metadata: str, open_incidents: Sequence[Incident] = ()
 ) -> dict[str, Any]:
+    """The handoff form. What it offers depends on the policy, on the choices the agent's words
+    suggest and on the open incidents, which vary little: that form is rendered once and kept; each
+    agent's copy gets their own text and where they opened it from."""
+    incidents = tuple((str(i.id), f"{i.reference} · {i.title}") for i in open_incidents[:99])
+    kept = _forms_of(policy)
+    priority = prefill.priority.value if prefill.priority else None
+    key = (prefill.path_key, prefill.escalation_type, priority, incidents)
+    rendered = kept.get(key)
+    if rendered is None:
+        if len(kept) >= _KEPT_FORMS:
+            kept.clear()
+        rendered = kept[key] = json.dumps(_render_form(policy, prefill, incidents))
+    view: dict[str, Any] = json.loads(rendered)
+    view["private_metadata"] = private_metadata
+    if prefill.summary:
+        summary = next(b for b in view["blocks"] if b.get("block_id") == HandoffField.summary.value)
+        limit = MAX_LENGTH[HandoffField.summary]
+        summary["element"]["initial_value"] = truncate_plain(prefill.summary, limit)
+    return view
+
+
+# Per policy (read once per process; tests make many), the form as JSON by what it offers. Policies
+# hash by their contents, so they are told apart by identity, for as long as each lives.
+_RENDERED_FORMS: dict[int, tuple[ref[Policy], dict[tuple[object, ...], str]]] = {}
+_KEPT_FORMS = 256  # far more than a policy's paths × types × priorities in use at once
+
+
+def _forms_of(policy: Policy) -> dict[tuple[object, ...], str]:
+    entry = _RENDERED_FORMS.get(id(policy))
+    if entry is None or entry[0]() is not policy:
+        if len(_RENDERED_FORMS) >= _KEPT_FORMS:
+            _RENDERED_FORMS.clear()
+        entry = _RENDERED_FORMS[id(policy)] = (ref(policy), {})
+    return entry[1]
+
+
+def _render_form(
+    policy: Policy, prefill: ModalPrefill, incidents: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
     priority_labels = {
         priority: f"{priority.value} — acknowledge within {humanize(targets.acknowledge)}"
         for priority, targets in sorted(policy.priorities.items())
@@ -51,14 +93,14 @@ def render_escalate_modal(
     return render_template(
         "escalate_modal.json.j2",
         callback_id=CallbackId.escalate_form.value,
-        private_metadata=private_metadata,
-        prefill=prefill,
+        private_metadata="",
+        prefill=ModalPrefill(summary=None, detection=prefill.detection),
         paths=policy.paths,
         escalation_types=list(EscalationType),
         priority_labels=priority_labels,
         authority=policy.authority,
         max_length={field.value: limit for field, limit in MAX_LENGTH.items()},
-        incidents=[(str(i.id), f"{i.reference} · {i.title}") for i in open_incidents[:99]],
+        incidents=list(incidents),
         incident_block=INCIDENT_BLOCK,
         not_an_incident=NOT_AN_INCIDENT,
     )
