@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,27 +53,31 @@ def render_escalate_modal(
     kept = _forms_of(policy)
     priority = prefill.priority.value if prefill.priority else None
     key = (prefill.path_key, prefill.escalation_type, priority, incidents)
-    rendered = kept.get(key)
-    if rendered is None:
+    form = kept.get(key)
+    if form is None:
         if len(kept) >= _KEPT_FORMS:
             kept.clear()
-        rendered = kept[key] = json.dumps(_render_form(policy, prefill, incidents))
-    view: dict[str, Any] = json.loads(rendered)
-    view["private_metadata"] = private_metadata
+        form = kept[key] = _render_form(policy, prefill, incidents)
+    # A copy of what differs (the blocks list, the summary's block); the other blocks are shared, and
+    # nothing changes a view once rendered.
+    view = {**form, "private_metadata": private_metadata, "blocks": list(form["blocks"])}
     if prefill.summary:
-        summary = next(b for b in view["blocks"] if b.get("block_id") == HandoffField.summary.value)
+        at, summary = next(
+            (n, b) for n, b in enumerate(view["blocks"]) if b.get("block_id") == HandoffField.summary.value
+        )
         limit = MAX_LENGTH[HandoffField.summary]
-        summary["element"]["initial_value"] = truncate_plain(prefill.summary, limit)
+        element = {**summary["element"], "initial_value": truncate_plain(prefill.summary, limit)}
+        view["blocks"][at] = {**summary, "element": element}
     return view
 
 
-# Per policy (read once per process; tests make many), the form as JSON by what it offers. Policies
+# Per policy (read once per process; tests make many), the form by what it offers. Policies
 # hash by their contents, so they are told apart by identity, for as long as each lives.
-_RENDERED_FORMS: dict[int, tuple[ref[Policy], dict[tuple[object, ...], str]]] = {}
+_RENDERED_FORMS: dict[int, tuple[ref[Policy], dict[tuple[object, ...], dict[str, Any]]]] = {}
 _KEPT_FORMS = 256  # far more than a policy's paths × types × priorities in use at once
 
 
-def _forms_of(policy: Policy) -> dict[tuple[object, ...], str]:
+def _forms_of(policy: Policy) -> dict[tuple[object, ...], dict[str, Any]]:
     entry = _RENDERED_FORMS.get(id(policy))
     if entry is None or entry[0]() is not policy:
         if len(_RENDERED_FORMS) >= _KEPT_FORMS:
