@@ -36,10 +36,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from load import BENCH, ROOT, SIGNING_SECRET, Database, app_env, free_port, http_get, stop, wait_until_up
+from load import (
+    BENCH,
+    ROOT,
+    SIGNING_SECRET,
+    Database,
+    app_env,
+    free_port,
+    http_get,
+    start_server,
+    stop,
+    wait_until_up,
+)
 from load_report import percentile
 from loadgen import LoadResult, LoadSpec, run_load
-from procs import ProcessPeak, peak_memory, peaks_label, worker_pids
+from procs import ProcessPeak, peak_memory, peaks_label
 from slack_mix import Kind, MixSpec
 from sqlalchemy import create_engine, text
 
@@ -146,18 +157,8 @@ class Stand:
                 ESCALATOR_WORKERS=str(self.args.workers),
             )
             log = self.folder / f"app-{port}.log"
-            app = subprocess.Popen(
-                [sys.executable, str(self.args.app)],
-                cwd=self.folder,
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
+            app = start_server(self.args.app, self.folder, env, port, self.args.workers, log)
             try:
-                wait_until_up(port, app, "/healthz", log)
-                deadline = time.monotonic() + 30
-                while len(worker_pids(app.pid)) < self.args.workers and time.monotonic() < deadline:
-                    time.sleep(0.1)
                 warm = self.send(port, self.forms(f"c{seed}w", WARM_UP, seed), None, 4)
                 self.wait_for_cards(len(warm.saved_view_ids))
                 http_get(self.stub_port, "/_reset", "POST")

@@ -135,6 +135,25 @@ def app_env(api_url: str, database_url: str, policy: Path, port: int, **extra: s
     return env
 
 
+def start_server(
+    script: Path, folder: Path, env: dict[str, str], port: int, workers: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start `script` (app.py or a floor) logging to `log`; return once it answers `/healthz` and its
+    `workers` are up."""
+    process = subprocess.Popen(
+        [sys.executable, str(script)], cwd=folder, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until_up(port, process, "/healthz", log)
+        deadline = time.monotonic() + 30
+        while len(worker_pids(process.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
 def wait_until_up(port: int, process: subprocess.Popen[bytes], path: str, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -271,18 +290,8 @@ class Bench:
         if self.args.threads:
             env["ESCALATOR_THREADS"] = str(self.args.threads)
         log = self.folder / f"{script.stem}-{port}.log"
-        process = subprocess.Popen(
-            [sys.executable, str(script)],
-            cwd=self.folder,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        process = start_server(script, self.folder, env, port, workers, log)
         try:
-            wait_until_up(port, process, "/healthz", log)
-            deadline = time.monotonic() + 30
-            while len(worker_pids(process.pid)) < workers and time.monotonic() < deadline:
-                time.sleep(0.1)
             yield port, process.pid, log
         finally:
             stop(process)
