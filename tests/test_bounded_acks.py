@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 from app_process import serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, SIGNING_SECRET, RunningApp
@@ -155,3 +156,17 @@ def test_slack_hanging_on_every_call_never_delays_an_acknowledgement(
     finally:
         hanging.clear()
         stop_app_process(app)
+
+
+def test_reading_never_waits_for_the_write_lock(
+    running_app: RunningApp, slack_api: SlackApiStub, database_url: str
+):
+    """`/escalate stats` only reads: SQLite's write lock, held elsewhere, does not hold it up."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's readers never wait for writers' row locks")
+    assert running_app.slack.submit(handoff_values()).json()["response_action"] == "update"
+    running_app.settle()
+    with database_held_locked(database_url, HELD_FOR):
+        _in_time(running_app.slack.command("stats", user_id="U0SUPER"))
+        (answer,) = slack_api.wait_for("response_url", timeout=2.0)
+    assert answer.params["text"] != DATABASE_AWAY and "raised" in answer.params["text"].lower()
