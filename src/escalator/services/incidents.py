@@ -376,9 +376,20 @@ class Incidents:
                 ids += schedule_card_update(tx, incident, now)
                 return IncidentOutcome(incident, ids, resolving=len(linked))
             else:
-                for agent in sorted({e.agent_user_id for e in linked}):
-                    payload = {"incident": incident_id, "user": agent, "line": customer_line}
-                    ids.append(tx.outbox.add(Message.incident_update_for_agent, now, None, payload, to=agent))
+                # One statement for every agent's note, however many cases: the form waits on it.
+                agents = sorted({e.agent_user_id for e in linked})
+                ids += tx.outbox.add_many(
+                    now,
+                    [
+                        (
+                            Message.incident_update_for_agent,
+                            None,
+                            {"incident": incident_id, "user": a, "line": customer_line},
+                            a,
+                        )
+                        for a in agents
+                    ],
+                )
             ids += schedule_card_update(tx, incident, now)
         return IncidentOutcome(incident, ids)
 
