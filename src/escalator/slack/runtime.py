@@ -30,7 +30,7 @@ class Runtime:
     incidents: Incidents
     # What a listener calls once its transaction has committed messages to the outbox. A web worker
     # does nothing more (the commit woke the delivery process); a process that also delivers (Socket
-    # Mode, the tests) sends them at once, here.
+    # Mode, the tests) sends them at once, on the after-ack pool.
     after_commit: Callable[[list[int]], None] = lambda _ids: None
     # What a listener hands its work after `ack()` to (slack/after_ack.py): the request, the way to
     # answer its person, and the work. Until a pool is set, the work runs at once.
