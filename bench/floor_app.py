@@ -67,11 +67,17 @@ def build_floor_bolt(settings: Settings) -> App:
         ),
         token_verification_enabled=False,
     )
-    app.command(SLASH_COMMAND)(open_modal)
-    app.view_submission(CallbackId.escalate_form.value)(only_ack)
-    app.event("reaction_added")(only_ack)
-    app.action(ActionId.claim.value)(only_ack)
+    register_floor(app, open_modal, only_ack)
     return app
+
+
+def register_floor(app: Any, open_form: Callable[..., Any], acknowledge: Callable[..., Any]) -> None:
+    """What the load mix sends, on a Bolt app (sync or async): the command opens a one-field modal,
+    the rest only ack."""
+    app.command(SLASH_COMMAND)(open_form)
+    app.view_submission(CallbackId.escalate_form.value)(acknowledge)
+    app.event("reaction_added")(acknowledge)
+    app.action(ActionId.claim.value)(acknowledge)
 
 
 class FloorWorker:

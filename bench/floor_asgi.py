@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from floor_app import ONE_FIELD_MODAL
+from floor_app import ONE_FIELD_MODAL, register_floor
 from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from escalator.settings import Settings, load_settings
-from escalator.slack.ids import SLASH_COMMAND, ActionId, CallbackId
 from escalator.web import HEALTH_PATH, SLACK_EVENTS_PATH
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -45,10 +44,7 @@ def build_floor_bolt(settings: Settings) -> AsyncApp:
         ),
         signing_secret=settings.SLACK_SIGNING_SECRET,
     )
-    app.command(SLASH_COMMAND)(open_modal)
-    app.view_submission(CallbackId.escalate_form.value)(only_ack)
-    app.event("reaction_added")(only_ack)
-    app.action(ActionId.claim.value)(only_ack)
+    register_floor(app, open_modal, only_ack)
     return app
 
 

@@ -43,20 +43,23 @@ class Reminders:
         incidents: set[int] = set()  # whose cases were resolved with them
         try:
             for _ in range(limit):
-                fired = self._fire_next(kinds, passed_over, queued)
-                if fired is None:
+                outcome = self._fire_next(kinds, passed_over)
+                if outcome is None:
                     break
-                if fired.kind == TimerKind.incident_resolved:
-                    incidents.add(int(fired.payload["incident"]))
+                timer, left = outcome
+                queued += left
+                if timer.kind == TimerKind.incident_resolved:
+                    incidents.add(int(timer.payload["incident"]))
         finally:
             for incident_id in sorted(incidents):
                 queued += self._show_on_incident_card(incident_id)
         return queued
 
     def _fire_next(
-        self, kinds: tuple[TimerKind, ...] | None, passed_over: set[int], queued: list[int]
-    ) -> Timer | None:
-        """The next due timer, fired (or put off after a failure); None when none is due."""
+        self, kinds: tuple[TimerKind, ...] | None, passed_over: set[int]
+    ) -> tuple[Timer, list[int]] | None:
+        """The next due timer, fired (or put off after a failure), with the messages it left; None when
+        none is due."""
         while True:
             now = self._clock.now()
             timer: Timer | None = None
@@ -72,10 +75,9 @@ class Reminders:
                     if timer is None:
                         passed_over.add(due.id)
                         continue
-                    if escalation is not None:
-                        queued += self._fire(tx, timer, escalation, now)
+                    left = self._fire(tx, timer, escalation, now) if escalation is not None else []
                     tx.timers.fired(timer.id, now)
-                return timer
+                return timer, left
             except Exception as exc:  # keep the timer, try it later, go on with the others
                 log.exception("timer failed")
                 self._retry_later(timer, exc, now)
