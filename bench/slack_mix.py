@@ -1,4 +1,4 @@
-"""The requests `bench/load.py` sends: Slack's own payload shapes (as tests/slack_requests.py builds
+"""The requests `bench/load.py` sends: Slack's own payload shapes (as escalator.standin.sender builds
 them), signed with the signing secret, rendered to raw HTTP/1.1 bytes ahead of the timed part.
 
 A mix is a shuffled list of slash commands, handoff form submissions, claim reactions on cards and

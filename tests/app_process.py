@@ -13,7 +13,8 @@ from pathlib import Path
 
 import requests
 from conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
-from slack_api_stub import SlackApiStub
+
+from escalator.standin.web_api import SlackStandIn
 
 
 def free_port() -> int:
@@ -85,7 +86,7 @@ def escalator_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "escalator", *args]
 
 
-def signed_in_env(slack_api: SlackApiStub, **env: str) -> dict[str, str]:
+def signed_in_env(slack_api: SlackStandIn, **env: str) -> dict[str, str]:
     """Signed in with the tests' secrets, talking to `slack_api`; `env` adds or overrides variables."""
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -96,7 +97,7 @@ def signed_in_env(slack_api: SlackApiStub, **env: str) -> dict[str, str]:
     }
 
 
-def serve_against(tmp_path: Path, slack_api: SlackApiStub, **env: str) -> tuple[subprocess.Popen[str], str]:
+def serve_against(tmp_path: Path, slack_api: SlackStandIn, **env: str) -> tuple[subprocess.Popen[str], str]:
     """`python app.py` signed in with the tests' secrets and talking to `slack_api`; `env` adds or
     overrides variables (DATABASE_URL, ESCALATOR_WORKERS, …)."""
     return start_app_process(tmp_path, **signed_in_env(slack_api, **env))

@@ -18,13 +18,12 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from slack_api_stub import SlackApiStub
-from slack_requests import SlackSender
-
 from escalator.delivery.pacer import SLACK_LIMITS, Limit
 from escalator.log_format import ContextThreadPool
 from escalator.policy import Policy, parse_policy
 from escalator.settings import Settings
+from escalator.standin.sender import SlackSender
+from escalator.standin.web_api import SlackStandIn
 from escalator.store.database import Store
 from escalator.wiring import Delivery, Worker, build_worker
 
@@ -167,8 +166,8 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def slack_api() -> Iterator[SlackApiStub]:
-    stub = SlackApiStub().start()
+def slack_api() -> Iterator[SlackStandIn]:
+    stub = SlackStandIn().start()
     yield stub
     stub.stop()
 
@@ -178,7 +177,7 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_settings(database_url: str, slack_api: SlackApiStub, **extra: object) -> Settings:
+def make_settings(database_url: str, slack_api: SlackStandIn, **extra: object) -> Settings:
     return Settings(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -276,7 +275,7 @@ ROOMY_LIMITS = {key: Limit(per_second=1000.0, burst=1000) for key in SLACK_LIMIT
 
 def start_app(
     database_url: str,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     clock: FakeClock,
     policy: Policy,
     limits: Mapping[str, Limit] = ROOMY_LIMITS,
@@ -291,7 +290,7 @@ def start_app(
 
 @pytest.fixture
 def running_app(
-    store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
+    store: Store, database_url: str, slack_api: SlackStandIn, clock: FakeClock, policy: Policy
 ) -> Iterator[RunningApp]:
     app = start_app(database_url, slack_api, clock, policy)
     yield app
@@ -300,7 +299,7 @@ def running_app(
 
 @pytest.fixture
 def paced_app(
-    store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
+    store: Store, database_url: str, slack_api: SlackStandIn, clock: FakeClock, policy: Policy
 ) -> Iterator[RunningApp]:
     """The app held to Slack's real limits (on the fake clock)."""
     app = start_app(database_url, slack_api, clock, policy, limits=SLACK_LIMITS)

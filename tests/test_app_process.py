@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from app_process import free_port, run_app, serve_against, start_app_process, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import AGENT, SlackSender, handoff_values
 
+from escalator.standin.sender import AGENT, SlackSender, handoff_values
+from escalator.standin.web_api import Reply, SlackStandIn
 from escalator.store.database import Store
 
 
@@ -39,7 +39,7 @@ def test_a_bad_variable_exits_2_naming_it(tmp_path: Path):
 
 
 @pytest.fixture
-def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterator[tuple[SlackSender, str]]:
+def served(tmp_path: Path, slack_api: SlackStandIn, database_url: str) -> Iterator[tuple[SlackSender, str]]:
     # Without business hours the real clock cannot send the card to the after-hours channel.
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     process, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url, ESCALATOR_WORKERS="2")
@@ -49,7 +49,7 @@ def served(tmp_path: Path, slack_api: SlackApiStub, database_url: str) -> Iterat
         stop_app_process(process)
 
 
-def test_http_mode_serves_the_whole_intake(served: tuple[SlackSender, str], slack_api: SlackApiStub):
+def test_http_mode_serves_the_whole_intake(served: tuple[SlackSender, str], slack_api: SlackStandIn):
     sender, database_url = served
 
     started = time.monotonic()
@@ -65,7 +65,7 @@ def test_http_mode_serves_the_whole_intake(served: tuple[SlackSender, str], slac
 
 
 def test_a_card_refused_for_now_is_delivered_by_the_background_sweep(
-    served: tuple[SlackSender, str], slack_api: SlackApiStub
+    served: tuple[SlackSender, str], slack_api: SlackStandIn
 ):
     sender, _ = served
     slack_api.script("chat.postMessage", Reply.rate_limited(retry_after=1))
@@ -74,7 +74,7 @@ def test_a_card_refused_for_now_is_delivered_by_the_background_sweep(
     assert [p.params["channel"] for p in posts] == ["C0123BILL", "C0123BILL", AGENT]
 
 
-def test_a_refused_bot_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackApiStub):
+def test_a_refused_bot_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackStandIn):
     (tmp_path / "policy.yml").write_text(POLICY_YAML)
     slack_api.script("auth.test", Reply.error("invalid_auth"))
     result = run_app(
@@ -86,7 +86,7 @@ def test_a_refused_bot_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackA
     assert "xoxb-revoked" not in result.stderr
 
 
-def test_a_refused_app_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackApiStub):
+def test_a_refused_app_token_exits_2_naming_it(tmp_path: Path, slack_api: SlackStandIn):
     (tmp_path / "policy.yml").write_text(POLICY_YAML)
     slack_api.script("apps.connections.open", Reply.error("invalid_auth"))
     result = run_app(
@@ -116,7 +116,7 @@ def test_the_app_starts_while_slack_is_unreachable(tmp_path: Path):
     assert "could not reach Slack to check SLACK_BOT_TOKEN" in stop_app_process(process)
 
 
-def test_timers_run_in_real_time_with_second_scale_targets(tmp_path: Path, slack_api: SlackApiStub):
+def test_timers_run_in_real_time_with_second_scale_targets(tmp_path: Path, slack_api: SlackStandIn):
     policy = ALWAYS_OPEN_POLICY_YAML.replace(
         "P2: {acknowledge: 15m, first_update: 2h, resolve: 1d}",
         "P2: {acknowledge: 2s, first_update: 4s, resolve: 8s}",

@@ -20,9 +20,6 @@ import pytest
 import requests
 from app_process import serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, SIGNING_SECRET, RunningApp
-from slack_api_stub import SlackApiStub
-from slack_requests import SlackSender, handoff_values
-from slack_requests import text as typed
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -30,6 +27,9 @@ from escalator.domain.escalation import Escalation, State
 from escalator.slack.directory import SLACK_SLOW
 from escalator.slack.listeners.errors import DATABASE_AWAY
 from escalator.slack.listeners.views import SAVE_FAILED
+from escalator.standin.sender import SlackSender, handoff_values
+from escalator.standin.sender import text as typed
+from escalator.standin.web_api import SlackStandIn
 
 SLACK_DEADLINE = 3.0
 SPECIALIST = "U0ALEX"
@@ -84,7 +84,7 @@ def _only_case(app: RunningApp) -> Escalation:
 
 
 def test_a_database_held_locked_answers_in_time_then_works_again(
-    running_app: RunningApp, slack_api: SlackApiStub, database_url: str
+    running_app: RunningApp, slack_api: SlackStandIn, database_url: str
 ):
     app = running_app
     assert app.slack.submit(handoff_values()).json()["response_action"] == "update"
@@ -120,7 +120,7 @@ def test_a_database_held_locked_answers_in_time_then_works_again(
 
 
 def test_slack_hanging_on_every_call_never_delays_an_acknowledgement(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn
 ):
     # Technical's specialists are a user group, which the app must ask Slack about.
     policy_file.write_text(
@@ -159,7 +159,7 @@ def test_slack_hanging_on_every_call_never_delays_an_acknowledgement(
 
 
 def test_reading_never_waits_for_the_write_lock(
-    running_app: RunningApp, slack_api: SlackApiStub, database_url: str
+    running_app: RunningApp, slack_api: SlackStandIn, database_url: str
 ):
     """`/escalate stats` only reads: SQLite's write lock, held elsewhere, does not hold it up."""
     if not database_url.startswith("sqlite"):

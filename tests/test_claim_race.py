@@ -5,17 +5,17 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import POLICY_YAML, FakeClock, start_app
-from slack_api_stub import SlackApiStub
-from slack_requests import handoff_values
 
 from escalator.domain.escalation import State
 from escalator.policy import parse_policy
+from escalator.standin.sender import handoff_values
+from escalator.standin.web_api import SlackStandIn
 from escalator.store.database import Store
 
 SPECIALISTS = [f"U0S{n:03d}" for n in range(24)]
 
 
-def test_parallel_claims_on_two_workers_give_one_owner(postgres_url: str, slack_api: SlackApiStub):
+def test_parallel_claims_on_two_workers_give_one_owner(postgres_url: str, slack_api: SlackStandIn):
     policy = parse_policy(
         POLICY_YAML.replace("specialists: [U0ALEX, U0SAM]", f"specialists: [{', '.join(SPECIALISTS)}]")
     )

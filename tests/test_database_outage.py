@@ -19,13 +19,13 @@ import psycopg
 import pytest
 import requests
 from conftest import FakeClock, RunningApp, start_app
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import AGENT, handoff_values
 from sqlalchemy import select
 
 from escalator.domain.escalation import Escalation, State
 from escalator.policy import Policy
 from escalator.slack.listeners.errors import DATABASE_AWAY
+from escalator.standin.sender import AGENT, handoff_values
+from escalator.standin.web_api import Reply, SlackStandIn
 from escalator.store.database import Store
 
 SPECIALIST = "U0ALEX"
@@ -83,7 +83,7 @@ def _escalations(app: RunningApp) -> list[Escalation]:
 
 
 def test_a_postgres_restart_is_survived(
-    postgres_url: str, slack_api: SlackApiStub, clock: FakeClock, policy: Policy
+    postgres_url: str, slack_api: SlackStandIn, clock: FakeClock, policy: Policy
 ):
     schema = Store(postgres_url)
     schema.migrate()

@@ -15,9 +15,6 @@ from typing import Any
 
 import pytest
 from conftest import RunningApp, make_settings
-from slack_api_stub import Call, Reply, SlackApiStub
-from slack_requests import AGENT, handoff_values, text
-from slack_requests import select as option
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from test_operability import scrape, value
@@ -27,6 +24,9 @@ from escalator.delivery.queue import OutboxQueue
 from escalator.domain.escalation import Escalation
 from escalator.domain.messages import Message
 from escalator.services.privacy import forget_account
+from escalator.standin.sender import AGENT, handoff_values, text
+from escalator.standin.sender import select as option
+from escalator.standin.web_api import Call, Reply, SlackStandIn
 from escalator.store.tables import outbox
 from escalator.wiring import build_delivery
 
@@ -43,7 +43,7 @@ def cases(app: RunningApp) -> list[Escalation]:
         return list(tx.session.scalars(select(Escalation).order_by(Escalation.id)))
 
 
-def top_level_posts(slack_api: SlackApiStub, channel: str) -> list[dict[str, Any]]:
+def top_level_posts(slack_api: SlackStandIn, channel: str) -> list[dict[str, Any]]:
     """What the channel shows: the messages Slack accepted, threads left out."""
     return [m for m in slack_api.posted[channel] if "thread_ts" not in m]
 
@@ -60,7 +60,7 @@ def said(call: Call) -> str:
 
 
 def test_cards_go_before_card_updates_and_thread_notes_and_those_before_home_refreshes(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     app = running_app
     submit(app, account_number=text("111"))
@@ -87,7 +87,7 @@ def test_cards_go_before_card_updates_and_thread_notes_and_those_before_home_ref
     assert urgency.count(0) == 1 and urgency.count(1) >= 2 and urgency.count(2) >= 2
 
 
-def test_a_backlog_in_one_channel_never_delays_another(paced_app: RunningApp, slack_api: SlackApiStub):
+def test_a_backlog_in_one_channel_never_delays_another(paced_app: RunningApp, slack_api: SlackStandIn):
     """Slack lets about one post a second into a channel: twelve billing cards queue, a technical card
     does not wait behind them."""
     app = paced_app
@@ -111,7 +111,7 @@ def test_a_backlog_in_one_channel_never_delays_another(paced_app: RunningApp, sl
     assert len(notices) == 13
 
 
-def test_no_set_of_blocked_messages_stalls_the_queue(running_app: RunningApp, slack_api: SlackApiStub):
+def test_no_set_of_blocked_messages_stalls_the_queue(running_app: RunningApp, slack_api: SlackStandIn):
     """A card update being retried holds up its own case's lane only: 150 erasures behind it (more than
     a pass looks at) take nobody else's place, and a new case's card goes at once."""
     app = running_app
@@ -133,7 +133,7 @@ def test_no_set_of_blocked_messages_stalls_the_queue(running_app: RunningApp, sl
     assert cases(app)[1].card_ts is not None
 
 
-def test_home_refreshes_for_one_person_are_coalesced(running_app: RunningApp, slack_api: SlackApiStub):
+def test_home_refreshes_for_one_person_are_coalesced(running_app: RunningApp, slack_api: SlackStandIn):
     app = running_app
     app.deliver_apart()
     for n in range(4):
@@ -146,7 +146,7 @@ def test_home_refreshes_for_one_person_are_coalesced(running_app: RunningApp, sl
 
 
 def test_a_rate_limit_never_counts_towards_giving_up_and_costs_no_look(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     app = running_app
     slack_api.script("chat.postMessage", *[Reply.rate_limited(retry_after=2)] * 6)
@@ -163,7 +163,7 @@ def test_a_rate_limit_never_counts_towards_giving_up_and_costs_no_look(
 
 def test_a_message_refused_for_good_is_kept_dead_reported_once_and_can_be_retried(
     running_app: RunningApp,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -208,7 +208,7 @@ def test_a_message_refused_for_good_is_kept_dead_reported_once_and_can_be_retrie
 
 
 def test_a_move_while_the_first_card_is_on_its_way_is_never_undone(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     app = running_app
     slack_api.script("chat.postMessage", Reply(delay=0.8, body={"ok": True}))  # Slack takes its time
@@ -237,7 +237,7 @@ def test_a_move_while_the_first_card_is_on_its_way_is_never_undone(
 
 
 def test_an_outage_of_slacks_posting_side_is_ridden_out_and_each_card_posted_once(
-    paced_app: RunningApp, slack_api: SlackApiStub
+    paced_app: RunningApp, slack_api: SlackStandIn
 ):
     """Two minutes without posting, under 20 escalations into two channels: a few tries per channel
     while it lasts, then every card within 30 seconds of the recovery, each once."""
@@ -267,7 +267,7 @@ def test_an_outage_of_slacks_posting_side_is_ridden_out_and_each_card_posted_onc
     assert {row.failures for row in outbox_rows(app, Message.post_card)} <= {0, 1, 2, 3}
 
 
-def test_a_try_that_outlived_its_lease_has_no_say(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_try_that_outlived_its_lease_has_no_say(running_app: RunningApp, slack_api: SlackStandIn):
     """Its lease ran out and another try took the message over: the first try's ending is ignored."""
     app = running_app
     app.deliver_apart()
@@ -291,7 +291,7 @@ def test_a_try_that_outlived_its_lease_has_no_say(running_app: RunningApp, slack
 
 
 def test_a_message_that_cannot_be_rendered_is_kept_dead_and_reported_not_retried_forever(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     app = running_app
     submit(app)
@@ -319,7 +319,7 @@ def test_a_message_of_a_kind_this_version_does_not_know_is_kept_dead(running_app
 
 
 def test_a_card_in_doubt_for_a_case_that_moved_is_found_and_retired(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     app = running_app
     app.deliver_apart()
@@ -343,7 +343,7 @@ def test_a_card_in_doubt_for_a_case_that_moved_is_found_and_retired(
 
 
 def test_a_database_error_while_taking_a_message_never_costs_a_sender(
-    running_app: RunningApp, slack_api: SlackApiStub, monkeypatch: pytest.MonkeyPatch
+    running_app: RunningApp, slack_api: SlackStandIn, monkeypatch: pytest.MonkeyPatch
 ):
     app = running_app
     app.deliver_apart()
@@ -369,7 +369,7 @@ def test_a_database_error_while_taking_a_message_never_costs_a_sender(
 
 
 def test_a_chart_whose_upload_answer_was_lost_is_not_uploaded_twice(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     app = running_app
     slack_api.script("files.completeUploadExternal", Reply(delay=1.5, body={"ok": True, "files": []}))

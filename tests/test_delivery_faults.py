@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from conftest import FakeClock, RunningApp, make_settings
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import AGENT, handoff_values
 from sqlalchemy import select, text
 
 from escalator.domain.escalation import Escalation
 from escalator.policy import Policy
+from escalator.standin.sender import AGENT, handoff_values
+from escalator.standin.web_api import Reply, SlackStandIn
 from escalator.store.tables import outbox
 from escalator.wiring import build_worker
 
@@ -20,7 +20,7 @@ def _escalation(app: RunningApp) -> Escalation:
         return tx.session.scalars(select(Escalation)).one()
 
 
-def _posts_to(slack_api: SlackApiStub, channel: str) -> list:
+def _posts_to(slack_api: SlackStandIn, channel: str) -> list:
     return [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == channel]
 
 
@@ -29,7 +29,7 @@ def _outbox_states(app: RunningApp) -> list[tuple[str, str]]:
         return [(row.kind, row.status) for row in tx.session.execute(select(outbox).order_by(outbox.c.id))]
 
 
-def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningApp, slack_api: SlackStandIn):
     slack_api.script("chat.postMessage", Reply.rate_limited(retry_after=30))
 
     assert running_app.slack.submit(handoff_values()).json()["response_action"] == "update"
@@ -55,7 +55,7 @@ def test_a_rate_limit_is_honoured_and_the_card_posted_once(running_app: RunningA
 
 
 def test_server_errors_and_hangs_are_retried_and_the_card_is_never_posted_twice(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     slack_api.script("chat.postMessage", Reply.server_error(), Reply(delay=2.5, body={"ok": True}))
 
@@ -82,7 +82,7 @@ def test_server_errors_and_hangs_are_retried_and_the_card_is_never_posted_twice(
     assert len(_posts_to(slack_api, AGENT)) == 1
 
 
-def test_a_dm_whose_answer_was_lost_is_not_sent_again(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_dm_whose_answer_was_lost_is_not_sent_again(running_app: RunningApp, slack_api: SlackStandIn):
     # The card goes through; the agent's "what happens next" is taken by Slack, but the answer is lost.
     slack_api.script("chat.postMessage", Reply(body={"ok": True}), Reply(delay=2.5, body={"ok": True}))
 
@@ -100,7 +100,7 @@ def test_a_dm_whose_answer_was_lost_is_not_sent_again(running_app: RunningApp, s
 
 
 def test_a_missing_channel_goes_to_the_supervisors_and_the_agent_learns_what_to_do(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     slack_api.script("chat.postMessage", Reply.error("channel_not_found"))
 
@@ -118,7 +118,7 @@ def test_a_missing_channel_goes_to_the_supervisors_and_the_agent_learns_what_to_
 
 
 def test_when_no_channel_takes_it_the_agent_is_told_to_call_a_supervisor(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     slack_api.script("chat.postMessage", Reply.error("not_in_channel"), Reply.error("not_in_channel"))
 
@@ -130,7 +130,7 @@ def test_when_no_channel_takes_it_the_agent_is_told_to_call_a_supervisor(
     assert _escalation(running_app).card_ts is None
 
 
-def test_a_form_that_cannot_open_is_explained_to_the_agent(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_form_that_cannot_open_is_explained_to_the_agent(running_app: RunningApp, slack_api: SlackStandIn):
     slack_api.script("views.open", Reply.server_error())
 
     running_app.slack.command("refund")
@@ -141,7 +141,7 @@ def test_a_form_that_cannot_open_is_explained_to_the_agent(running_app: RunningA
 
 
 def test_a_database_failure_keeps_the_form_open_with_a_message(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     with running_app.store.engine.begin() as connection:
         for table in ("mutes", "timers", "outbox", "escalation_events", "escalations"):
@@ -155,7 +155,7 @@ def test_a_database_failure_keeps_the_form_open_with_a_message(
 
 
 def test_a_card_waiting_for_slack_survives_a_restart(
-    running_app: RunningApp, slack_api: SlackApiStub, database_url: str, policy: Policy, clock: FakeClock
+    running_app: RunningApp, slack_api: SlackStandIn, database_url: str, policy: Policy, clock: FakeClock
 ):
     slack_api.script("chat.postMessage", Reply.server_error())
     running_app.slack.submit(handoff_values())
@@ -175,7 +175,7 @@ def test_a_card_waiting_for_slack_survives_a_restart(
     assert len(_posts_to(slack_api, AGENT)) == 1
 
 
-def test_acks_stay_fast_while_slack_hangs(running_app: RunningApp, slack_api: SlackApiStub):
+def test_acks_stay_fast_while_slack_hangs(running_app: RunningApp, slack_api: SlackStandIn):
     """Slack's own deadline is 3 s; every Web API call here hangs past the app's timeout."""
     hang = Reply(delay=2.5, body={"ok": True})
     slack_api.script("views.open", hang)

@@ -27,12 +27,12 @@ from app_process import (
     stop_app_process,
 )
 from conftest import SIGNING_SECRET
-from slack_api_stub import SlackApiStub
-from slack_requests import SlackSender, handoff_values, select, text
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
 from escalator.domain.escalation import Escalation
+from escalator.standin.sender import SlackSender, handoff_values, select, text
+from escalator.standin.web_api import SlackStandIn
 from escalator.store.database import Store
 
 CASES = 20
@@ -67,7 +67,7 @@ def _submit_all(
         return list(pool.map(one, range(cases)))
 
 
-def _every_card_once(slack_api: SlackApiStub, database_url: str, timeout: float, cases: int = CASES) -> None:
+def _every_card_once(slack_api: SlackStandIn, database_url: str, timeout: float, cases: int = CASES) -> None:
     """Every case stored once, and its card in its channel once, within `timeout`."""
     store = Store(database_url)
     deadline = time.monotonic() + timeout
@@ -99,7 +99,7 @@ def _web_workers(app: subprocess.Popen[str]) -> list[int]:
 
 
 def test_killing_the_delivery_process_under_load_slows_no_ack_and_loses_nothing(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, database_url: str
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn, database_url: str
 ):
     app, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url, SLACK_API_TIMEOUT="1")
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
@@ -120,7 +120,7 @@ def test_killing_the_delivery_process_under_load_slows_no_ack_and_loses_nothing(
 
 
 def test_killing_a_web_worker_under_load_loses_nothing_and_does_nothing_twice(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, database_url: str
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn, database_url: str
 ):
     app, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url)
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
@@ -140,7 +140,7 @@ def test_killing_a_web_worker_under_load_loses_nothing_and_does_nothing_twice(
 
 
 def test_a_stuck_delivery_process_never_slows_an_acknowledgement(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, database_url: str
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn, database_url: str
 ):
     app, base = serve_against(tmp_path, slack_api, DATABASE_URL=database_url)
     sender = SlackSender(base, SIGNING_SECRET, slack_api.response_url)
@@ -159,7 +159,7 @@ def test_a_stuck_delivery_process_never_slows_an_acknowledgement(
 
 @pytest.mark.parametrize("how", ["sigterm_to_every_process", "ctrl_c"])
 def test_stopping_stops_every_process_and_starts_none_again(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, how: str
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn, how: str
 ):
     app, base = serve_against(tmp_path, slack_api, DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}")
     SlackSender(base, SIGNING_SECRET, slack_api.response_url).submit(handoff_values())
@@ -178,7 +178,7 @@ def test_stopping_stops_every_process_and_starts_none_again(
 
 
 def test_the_supervisor_starts_a_dying_process_again_after_a_growing_pause(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn
 ):
     app, _ = serve_against(tmp_path, slack_api, DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}")
     try:
@@ -209,7 +209,7 @@ def _start_deliverer(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Po
 
 
 @pytest.fixture
-def apart(tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, postgres_url: str) -> Iterator[str]:
+def apart(tmp_path: Path, policy_file: Path, slack_api: SlackStandIn, postgres_url: str) -> Iterator[str]:
     """`escalator web` and two `escalator deliver`, as two machines' worth of a deployment run them."""
     env = signed_in_env(slack_api, DATABASE_URL=postgres_url, ESCALATOR_WORKERS="2")
     web, base = start_process(tmp_path, escalator_command("web"), **env)
@@ -222,7 +222,7 @@ def apart(tmp_path: Path, policy_file: Path, slack_api: SlackApiStub, postgres_u
 
 
 def test_web_and_delivery_processes_run_apart_and_share_the_work(
-    apart: str, slack_api: SlackApiStub, postgres_url: str
+    apart: str, slack_api: SlackStandIn, postgres_url: str
 ):
     acks = _submit_all(SlackSender(apart, SIGNING_SECRET, slack_api.response_url))
     _every_card_once(slack_api, postgres_url, timeout=40)
@@ -236,7 +236,7 @@ def test_web_and_delivery_processes_run_apart_and_share_the_work(
 
 
 def test_the_delivery_processes_own_probes_say_when_it_is_stuck(
-    tmp_path: Path, policy_file: Path, slack_api: SlackApiStub
+    tmp_path: Path, policy_file: Path, slack_api: SlackStandIn
 ):
     env = signed_in_env(slack_api, DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}", ESCALATOR_TICK="0.1")
     deliverer, base = _start_deliverer(tmp_path, env)

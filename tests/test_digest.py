@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from conftest import FakeClock, RunningApp
-from slack_api_stub import SlackApiStub
 
 from escalator.domain.escalation import EscalationType, Origin
 from escalator.domain.handoff import Handoff
@@ -18,6 +17,7 @@ from escalator.services.digest import Digests
 from escalator.services.ownership import Ownership
 from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
 from escalator.slack.rendering.digest import digest_as_text, render_digest
+from escalator.standin.web_api import SlackStandIn
 from escalator.store.database import Store
 
 TUESDAY = date(2026, 11, 24)
@@ -193,14 +193,14 @@ def test_a_quiet_day_says_so_in_one_line(store: Store, policy: Policy):
     assert len(blocks) == 3  # the header, that line, and the open queue now
 
 
-def _digest_posts(slack_api: SlackApiStub) -> list:
+def _digest_posts(slack_api: SlackStandIn) -> list:
     return [
         c for c in slack_api.calls_to("chat.postMessage") if "Escalations digest" in str(c.params.get("text"))
     ]
 
 
 def test_posted_once_a_day_at_the_policy_time_and_caught_up_once(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     def tick_at(moment: datetime) -> list[str]:
         running_app.clock.set(moment)
@@ -220,7 +220,7 @@ def test_posted_once_a_day_at_the_policy_time_and_caught_up_once(
     assert len(posts[0].params["blocks"]) <= 50 and "No escalations on Wednesday" in blocks
 
 
-def test_the_chart_follows_the_digest_in_its_thread(running_app: RunningApp, slack_api: SlackApiStub):
+def test_the_chart_follows_the_digest_in_its_thread(running_app: RunningApp, slack_api: SlackStandIn):
     running_app.clock.set(_at(9, 0, date(2026, 11, 26)))
     running_app.tick()
 
@@ -238,7 +238,7 @@ def test_the_chart_follows_the_digest_in_its_thread(running_app: RunningApp, sla
 
 
 def test_escalate_stats_answers_with_this_weeks_numbers(
-    tuesday: Store, database_url: str, slack_api: SlackApiStub, policy: Policy
+    tuesday: Store, database_url: str, slack_api: SlackStandIn, policy: Policy
 ):
     from conftest import start_app
 
@@ -259,7 +259,7 @@ def test_escalate_stats_answers_with_this_weeks_numbers(
 
 
 def test_two_workers_post_one_digest(
-    store: Store, database_url: str, slack_api: SlackApiStub, policy: Policy
+    store: Store, database_url: str, slack_api: SlackStandIn, policy: Policy
 ):
     from conftest import start_app
 

@@ -7,27 +7,27 @@ import time
 
 import pytest
 from conftest import POLICY_YAML, FakeClock, make_settings
-from slack_api_stub import Reply, SlackApiStub
 
 from escalator.policy import parse_policy
 from escalator.slack.bolt_app import build_gateway
 from escalator.slack.directory import MEMBERS_TTL, RETRY_FAILED_AFTER, Directory, DirectoryUnavailable
+from escalator.standin.web_api import Reply, SlackStandIn
 
 GROUP_POLICY = POLICY_YAML.replace("    specialists: [U0TECH]\n", "    usergroup: S0TECH\n")
 
 
-def _directory(slack_api: SlackApiStub, clock: FakeClock) -> Directory:
+def _directory(slack_api: SlackStandIn, clock: FakeClock) -> Directory:
     settings = make_settings("sqlite://", slack_api)
     return Directory(build_gateway(settings), parse_policy(GROUP_POLICY), clock)
 
 
-def _wait_for_lookups(slack_api: SlackApiStub, count: int) -> None:
+def _wait_for_lookups(slack_api: SlackStandIn, count: int) -> None:
     slack_api.wait_for("usergroups.users.list", count)
     time.sleep(0.05)  # the background lookup stores what it heard
 
 
 def test_a_failed_first_lookup_is_asked_again_soon_instead_of_counting_nobody_until_a_restart(
-    slack_api: SlackApiStub, clock: FakeClock
+    slack_api: SlackStandIn, clock: FakeClock
 ):
     slack_api.usergroups["S0TECH"] = ["U0TECH"]
     slack_api.script("usergroups.users.list", Reply.server_error())
@@ -41,7 +41,7 @@ def test_a_failed_first_lookup_is_asked_again_soon_instead_of_counting_nobody_un
 
 
 def test_a_membership_grown_old_is_refreshed_in_the_background_without_holding_up_a_press(
-    slack_api: SlackApiStub, clock: FakeClock
+    slack_api: SlackStandIn, clock: FakeClock
 ):
     slack_api.usergroups["S0TECH"] = ["U0TECH"]
     directory = _directory(slack_api, clock)
@@ -60,7 +60,7 @@ def test_a_membership_grown_old_is_refreshed_in_the_background_without_holding_u
     assert directory.actor("U0NEW").usergroups == frozenset({"S0TECH"})
 
 
-def test_before_an_ack_a_lookup_waits_for_slack_only_so_long(slack_api: SlackApiStub, clock: FakeClock):
+def test_before_an_ack_a_lookup_waits_for_slack_only_so_long(slack_api: SlackStandIn, clock: FakeClock):
     slack_api.usergroups["S0TECH"] = ["U0TECH"]
     slack_api.script("usergroups.users.list", Reply(body={"ok": True, "users": ["U0TECH"]}, delay=1.0))
     directory = _directory(slack_api, clock)

@@ -7,13 +7,14 @@ import time
 from datetime import timedelta
 
 from conftest import RunningApp
-from slack_api_stub import Call, SlackApiStub
-from slack_requests import AGENT, text
 from slack_sdk.models.views import View
 from test_ownership import ALEX, SUPER, pressed_and_settled, raise_escalation
 
+from escalator.standin.sender import AGENT, text
+from escalator.standin.web_api import Call, SlackStandIn
 
-def _home_of(slack_api: SlackApiStub, user: str) -> Call:
+
+def _home_of(slack_api: SlackStandIn, user: str) -> Call:
     return [c for c in slack_api.calls_to("views.publish") if c.params["user_id"] == user][-1]
 
 
@@ -55,7 +56,7 @@ def _open_home(app: RunningApp, user: str) -> None:
     app.settle()
 
 
-def test_opening_home_shows_your_escalations(running_app: RunningApp, slack_api: SlackApiStub):
+def test_opening_home_shows_your_escalations(running_app: RunningApp, slack_api: SlackStandIn):
     raise_escalation(running_app, slack_api)
     _open_home(running_app, AGENT)
 
@@ -68,7 +69,7 @@ def test_opening_home_shows_your_escalations(running_app: RunningApp, slack_api:
 
 
 def test_home_follows_changes_and_shows_the_team_to_supervisors(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
@@ -82,7 +83,7 @@ def test_home_follows_changes_and_shows_the_team_to_supervisors(
     assert "*Open and unclaimed:* 0" in team
 
 
-def test_a_reminder_can_be_snoozed_from_home(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_reminder_can_be_snoozed_from_home(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
     running_app.slack.submit_form(
@@ -105,7 +106,7 @@ def test_a_reminder_can_be_snoozed_from_home(running_app: RunningApp, slack_api:
 
 
 def test_snoozing_a_reminder_before_it_arrives_only_postpones_it(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)

@@ -26,9 +26,6 @@ from conftest import WEDNESDAY_MORNING as NOW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from slack_api_stub import Call, Reply, SlackApiStub
-from slack_requests import AGENT, SlackSender, handoff_values, sign, text, view_submission
-from slack_requests import select as option
 from sqlalchemy import text as sql
 
 from escalator.domain.escalation import EscalationType
@@ -36,6 +33,9 @@ from escalator.domain.handoff import MAX_LENGTH, HandoffField, HandoffForm, chec
 from escalator.policy import parse_policy
 from escalator.slack import payloads
 from escalator.slack.text import clip, mrkdwn_escape
+from escalator.standin.sender import AGENT, SlackSender, handoff_values, sign, text, view_submission
+from escalator.standin.sender import select as option
+from escalator.standin.web_api import Call, Reply, SlackStandIn
 from escalator.store.repositories import EscalationRepository
 
 ALEX, SUPER, STRANGER = "U0ALEX", "U0SUPER", "U0STRANGER"
@@ -141,7 +141,7 @@ def one_of_each_kind() -> dict[str, tuple[str, str]]:
 
 
 def test_unsigned_forged_and_stale_requests_get_401_and_change_nothing(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     sender, now = running_app.slack, int(time.time())  # Bolt checks the timestamp against the real clock
     stale, future = now - 5 * 60 - 30, now + 5 * 60 + 30
@@ -200,7 +200,7 @@ def replay(sender: SlackSender, body: str, content_type: str, times: int) -> lis
 
 
 def test_a_replayed_submission_press_and_event_each_act_once(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     app, sender = running_app, running_app.slack
     submission = view_submission(
@@ -261,7 +261,7 @@ def test_a_replayed_submission_press_and_event_each_act_once(
 
 
 def test_a_duplicate_submission_that_loses_the_race_is_told_it_is_saved(
-    running_app: RunningApp, slack_api: SlackApiStub, monkeypatch: pytest.MonkeyPatch
+    running_app: RunningApp, slack_api: SlackStandIn, monkeypatch: pytest.MonkeyPatch
 ):
     first = running_app.slack.submit(handoff_values(), view_id="V0RACE")
     assert first.json()["response_action"] == "update"
@@ -298,7 +298,7 @@ TEXT_FIELDS = tuple(f.value for f in MAX_LENGTH if f is not HandoffField.refund_
 
 
 def test_odd_unicode_in_every_field_is_saved_and_posted(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     kinds = sorted(ODD_TEXT)
     for kind in kinds:
@@ -326,7 +326,7 @@ def test_odd_unicode_in_every_field_is_saved_and_posted(
 
 
 def test_huge_bodies_and_fields_are_refused_or_explained(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     sender = running_app.slack
     megabyte = "x" * (1024 * 1024)
@@ -357,7 +357,7 @@ def test_huge_bodies_and_fields_are_refused_or_explained(
     assert crashes(caplog) == []
 
 
-def test_unknown_and_incomplete_payloads_never_500(running_app: RunningApp, slack_api: SlackApiStub):
+def test_unknown_and_incomplete_payloads_never_500(running_app: RunningApp, slack_api: SlackStandIn):
     sender = running_app.slack
     cases = {
         "unknown interaction type": sender.interaction({"type": "something_new", "user": {"id": AGENT}}),
@@ -428,7 +428,7 @@ def test_unknown_and_incomplete_payloads_never_500(running_app: RunningApp, slac
 
 
 def test_forged_values_in_forms_are_answered_not_crashed(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     sender = running_app.slack
 
@@ -480,7 +480,7 @@ def test_forged_values_in_forms_are_answered_not_crashed(
 
 
 def test_a_superscript_or_huge_number_on_a_button_is_ignored(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     sender = running_app.slack
     for value in ("²", "٣", "9" * 5000, "99999999999999999999", "-1", "0", " 1"):
@@ -497,7 +497,7 @@ def test_a_superscript_or_huge_number_on_a_button_is_ignored(
 
 
 def test_a_forged_reminder_button_is_ignored(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     for action_id in ("snooze_hour", "mute"):
         payload = {
@@ -680,7 +680,7 @@ def hostile_handoff(**extra: Any) -> dict[str, dict[str, Any]]:
     )
 
 
-def raised(app: RunningApp, slack_api: SlackApiStub, values: dict[str, Any]) -> tuple[int, Call]:
+def raised(app: RunningApp, slack_api: SlackStandIn, values: dict[str, Any]) -> tuple[int, Call]:
     """Raise through the form; the escalation's id and its card."""
     posts = len(slack_api.calls_to("chat.postMessage"))
     response = app.slack.submit(values)
@@ -693,7 +693,7 @@ def raised(app: RunningApp, slack_api: SlackApiStub, values: dict[str, Any]) -> 
 
 
 def test_typed_text_never_pings_mentions_or_links_anywhere_the_bot_posts(
-    running_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    running_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     app, sender = running_app, running_app.slack
     answers: list[requests.Response] = []

@@ -9,16 +9,16 @@ from pathlib import Path
 import requests
 from conftest import RunningApp, make_settings
 from jsonschema import Draft7Validator
-from slack_api_stub import SlackApiStub
-from slack_requests import sign
 
 from escalator.policy import Policy
+from escalator.standin.sender import sign
+from escalator.standin.web_api import SlackStandIn
 from escalator.wiring import build_worker
 
 SPECS = Path(__file__).parent / "specs"
 
 
-def test_a_bad_signature_is_refused_and_nothing_happens(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_bad_signature_is_refused_and_nothing_happens(running_app: RunningApp, slack_api: SlackStandIn):
     sender = running_app.slack
     body = "command=%2Fescalate&text=refund&user_id=U0AGENT&trigger_id=1.2.3"
     forged = sender.post(body, "application/x-www-form-urlencoded", signature="v0=" + "0" * 64)
@@ -46,7 +46,7 @@ def test_healthz_answers_when_the_database_does(running_app: RunningApp):
     assert requests.get(base + "/slack/events", timeout=5).status_code == 405
 
 
-def test_healthz_is_503_when_the_database_is_down(slack_api: SlackApiStub, policy: Policy):
+def test_healthz_is_503_when_the_database_is_down(slack_api: SlackStandIn, policy: Policy):
     settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2", slack_api)
     worker = build_worker(settings, policy, background=False)
     statuses: list[str] = []
@@ -56,7 +56,7 @@ def test_healthz_is_503_when_the_database_is_down(slack_api: SlackApiStub, polic
     assert json.loads(b"".join(body)) == {"status": "unavailable", "database": "down"}
 
 
-def test_a_worker_never_asks_slack_who_it_is_before_an_ack(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_worker_never_asks_slack_who_it_is_before_an_ack(running_app: RunningApp, slack_api: SlackStandIn):
     """Bolt would call auth.test on each worker's first request, before its ack; app.py checks the
     token once at start instead, and the listeners need only the token."""
     for _ in range(2):
@@ -66,7 +66,7 @@ def test_a_worker_never_asks_slack_who_it_is_before_an_ack(running_app: RunningA
     assert slack_api.calls_to("auth.test") == []
 
 
-def test_subscribed_events_are_acknowledged(running_app: RunningApp, slack_api: SlackApiStub):
+def test_subscribed_events_are_acknowledged(running_app: RunningApp, slack_api: SlackStandIn):
     reaction = {
         "type": "reaction_added",
         "user": "U0ALEX",
@@ -94,7 +94,7 @@ def test_test_envelopes_follow_slacks_schema():
         def post(self, body: str, *_: object, **__: object) -> None:
             captured.append(json.loads(body))
 
-    from slack_requests import SlackSender
+    from escalator.standin.sender import SlackSender
 
     SlackSender.event(Capture(), {"type": "app_home_opened", "user": "U1", "event_ts": "1.2"})  # type: ignore[arg-type]
     assert list(Draft7Validator(schema).iter_errors(captured[0])) == []

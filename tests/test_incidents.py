@@ -16,8 +16,6 @@ import pytest
 import requests
 from app_process import serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, POLICY_YAML, SIGNING_SECRET, FakeClock, RunningApp, start_app
-from slack_api_stub import Call, SlackApiStub
-from slack_requests import AGENT, SlackSender, handoff_values, select, text
 from sqlalchemy import select as query
 
 from escalator.cli import main as escalator
@@ -26,6 +24,8 @@ from escalator.domain.incidents import Incident, case_words, significant_words
 from escalator.policy import parse_policy
 from escalator.services.digest import Digests
 from escalator.slack.rendering.digest import digest_as_text, render_digest
+from escalator.standin.sender import AGENT, SlackSender, handoff_values, select, text
+from escalator.standin.web_api import Call, SlackStandIn
 from escalator.store.database import Store
 from escalator.store.tables import timers
 
@@ -44,7 +44,7 @@ OUTAGE = "Login error 503 when signing in to the app since this morning"
 
 
 @pytest.fixture
-def app(store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock) -> Iterator[RunningApp]:
+def app(store: Store, database_url: str, slack_api: SlackStandIn, clock: FakeClock) -> Iterator[RunningApp]:
     running = start_app(database_url, slack_api, clock, parse_policy(INCIDENT_POLICY))
     yield running
     running.close()
@@ -58,7 +58,7 @@ def submit(app: RunningApp, summary: str, agent: str, **overrides: Any) -> dict[
     return response.json()
 
 
-def posts_to(slack_api: SlackApiStub, channel: str) -> list[Call]:
+def posts_to(slack_api: SlackStandIn, channel: str) -> list[Call]:
     return [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == channel]
 
 
@@ -86,7 +86,7 @@ def raise_cluster(app: RunningApp, count: int, first_agent: int = 0) -> list[str
     return agents
 
 
-def declare(app: RunningApp, slack_api: SlackApiStub, by: str = ONCALL) -> Incident:
+def declare(app: RunningApp, slack_api: SlackStandIn, by: str = ONCALL) -> Incident:
     (suggestion, _) = posts_to(slack_api, SUPERVISORS)[-1:] * 2
     button = next(
         e
@@ -101,7 +101,7 @@ def declare(app: RunningApp, slack_api: SlackApiStub, by: str = ONCALL) -> Incid
 
 
 def test_a_cluster_of_similar_escalations_makes_exactly_one_suggestion(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     raise_cluster(app, 4)
     submit(
@@ -125,7 +125,7 @@ def test_a_cluster_of_similar_escalations_makes_exactly_one_suggestion(
 
 
 def test_declaring_posts_the_card_mentions_the_responders_and_links_the_cluster(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     agents = raise_cluster(app, 5)
     before = len(slack_api.calls_to("chat.update"))
@@ -153,7 +153,7 @@ def incident_count(app: RunningApp) -> int:
 
 
 def test_a_case_that_matches_an_open_incident_joins_it_instead_of_getting_a_card(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     raise_cluster(app, 5)
     declare(app, slack_api)
@@ -179,7 +179,7 @@ def test_a_case_that_matches_an_open_incident_joins_it_instead_of_getting_a_card
 
 
 def test_an_escalation_of_type_incident_declares_one_and_an_agent_can_pick_it(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     submit(app, "Payments page down for everyone", AGENT, escalation_type=select("incident", "radio_buttons"))
     (card,) = posts_to(slack_api, INCIDENTS)
@@ -206,7 +206,7 @@ def test_an_escalation_of_type_incident_declares_one_and_an_agent_can_pick_it(
 
 
 def test_a_burst_of_fifty_cases_updates_the_card_at_most_once_a_second(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     submit(app, "Login error 503 for everyone", AGENT, escalation_type=select("incident", "radio_buttons"))
     (card,) = posts_to(slack_api, INCIDENTS)
@@ -232,7 +232,7 @@ def test_a_burst_of_fifty_cases_updates_the_card_at_most_once_a_second(
     assert incident(app).card_update_waiting is False
 
 
-def test_a_status_update_reaches_every_linked_agent_privately(app: RunningApp, slack_api: SlackApiStub):
+def test_a_status_update_reaches_every_linked_agent_privately(app: RunningApp, slack_api: SlackStandIn):
     agents = raise_cluster(app, 5)
     declared = declare(app, slack_api)
     app.slack.submit_form(
@@ -277,7 +277,7 @@ def test_a_status_update_reaches_every_linked_agent_privately(app: RunningApp, s
 
 
 def test_resolving_reaches_every_linked_agent_once_and_starts_closing_the_loop(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     agents = raise_cluster(app, 5)
     declare(app, slack_api)
@@ -320,7 +320,7 @@ def test_resolving_reaches_every_linked_agent_once_and_starts_closing_the_loop(
 
 
 def test_cases_a_stopped_worker_left_to_resolve_are_resolved_at_the_next_tick_once(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     """The incident is resolved before the form's ack, its cases after it: a worker killed in between
     leaves their timers to the delivery process."""
@@ -342,7 +342,7 @@ def test_cases_a_stopped_worker_left_to_resolve_are_resolved_at_the_next_tick_on
 
 
 def test_dismissing_a_suggestion_keeps_the_cluster_from_being_suggested_again(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     raise_cluster(app, 5)
     app.slack.press("dismiss_incident", 1, SUPER, channel_id=SUPERVISORS)
@@ -353,7 +353,7 @@ def test_dismissing_a_suggestion_keeps_the_cluster_from_being_suggested_again(
 
 
 def test_the_digest_counts_incidents_customers_affected_and_time_to_resolve(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     raise_cluster(app, 5)  # 10:00 to 10:08
     declare(app, slack_api)
@@ -377,7 +377,7 @@ def test_the_digest_counts_incidents_customers_affected_and_time_to_resolve(
 
 
 def test_the_server_spaces_card_updates_a_second_apart_in_real_time(
-    tmp_path: Path, slack_api: SlackApiStub, database_url: str
+    tmp_path: Path, slack_api: SlackStandIn, database_url: str
 ):
     """The same burst against `python app.py` (two workers and the delivery process), on the wall clock,
     in parallel: on PostgreSQL, joins race the delivery process's renders, and none may be lost."""
@@ -418,7 +418,7 @@ def test_the_server_spaces_card_updates_a_second_apart_in_real_time(
     assert all(gap >= 0.95 for gap in gaps), gaps
 
 
-def test_a_case_reopened_after_its_incident_gets_a_card_of_its_own(app: RunningApp, slack_api: SlackApiStub):
+def test_a_case_reopened_after_its_incident_gets_a_card_of_its_own(app: RunningApp, slack_api: SlackStandIn):
     submit(app, "Login error 503 for everyone", AGENT, escalation_type=select("incident", "radio_buttons"))
     app.slack.submit_form(
         "incident_resolve_form", 1, {"status": text("Fixed."), "customer_line": text("Works again.")}, ONCALL
@@ -448,7 +448,7 @@ def test_what_makes_cases_alike_leaves_out_the_customers_name_and_account():
     assert significant_words("The customer says: " + "x" * 41 + " login") == ["login"]
 
 
-def test_a_case_whose_refund_awaits_a_supervisor_keeps_its_card(app: RunningApp, slack_api: SlackApiStub):
+def test_a_case_whose_refund_awaits_a_supervisor_keeps_its_card(app: RunningApp, slack_api: SlackStandIn):
     submit(app, "Login error 503 for everyone", AGENT, escalation_type=select("incident", "radio_buttons"))
     refund = {"type": "number_input", "value": "120"}  # over the agent's authority of 50: a supervisor's call
     up = select("hierarchical", "radio_buttons")
@@ -462,7 +462,7 @@ def test_a_case_whose_refund_awaits_a_supervisor_keeps_its_card(app: RunningApp,
     assert '"approve"' in everything(card)
 
 
-def test_resolving_leaves_out_a_case_cancelled_meanwhile(app: RunningApp, slack_api: SlackApiStub):
+def test_resolving_leaves_out_a_case_cancelled_meanwhile(app: RunningApp, slack_api: SlackStandIn):
     agents = raise_cluster(app, 5)
     declare(app, slack_api)
     app.slack.submit_form("cancel_form", 1, {"reason": text("Duplicate of ESC-2")}, agents[0])
@@ -477,7 +477,7 @@ def test_resolving_leaves_out_a_case_cancelled_meanwhile(app: RunningApp, slack_
 
 
 def test_forgetting_a_customer_rewrites_the_suggestion_that_listed_their_case(
-    app: RunningApp, slack_api: SlackApiStub, monkeypatch: pytest.MonkeyPatch
+    app: RunningApp, slack_api: SlackStandIn, monkeypatch: pytest.MonkeyPatch
 ):
     agents = raise_cluster(app, 4)
     submit(app, f"{OUTAGE} for the customer on account 778899", agents[0], account_number=text("778899"))
@@ -493,7 +493,7 @@ def test_forgetting_a_customer_rewrites_the_suggestion_that_listed_their_case(
     assert rewritten and "778899" not in everything(rewritten[-1])
 
 
-def test_the_form_lists_the_open_incidents_for_the_agent_to_pick(app: RunningApp, slack_api: SlackApiStub):
+def test_the_form_lists_the_open_incidents_for_the_agent_to_pick(app: RunningApp, slack_api: SlackStandIn):
     app.slack.command("login is broken")
     app.settle()
     assert '"block_id": "incident"' not in json.dumps(slack_api.calls_to("views.open")[-1].params)

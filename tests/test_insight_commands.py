@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import POLICY_YAML, FakeClock, RunningApp, make_settings
-from slack_api_stub import SlackApiStub
 from test_digest import TUESDAY, tuesday  # noqa: F401  (the fixture)
 
 from escalator.cli import main
 from escalator.policy import Policy
+from escalator.standin.web_api import SlackStandIn
 from escalator.store.database import Store
 
 TOKEN = "a-long-random-api-token"
@@ -46,7 +46,7 @@ def test_digest_dry_run_prints_the_numbers(tuesday: Store, cli_env: Path, capsys
 def test_digest_posts_through_slack_api_url(
     tuesday: Store,  # noqa: F811
     cli_env: Path,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     monkeypatch: pytest.MonkeyPatch,
     capsys,
 ):
@@ -90,7 +90,7 @@ def test_contacts_command_refuses_a_bad_date(cli_env: Path, capsys):
 
 
 @pytest.fixture
-def api_app(store: Store, database_url: str, slack_api: SlackApiStub, policy: Policy):
+def api_app(store: Store, database_url: str, slack_api: SlackStandIn, policy: Policy):
     from conftest import RunningApp, TrackingExecutor
 
     from escalator.wiring import build_worker

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from conftest import RunningApp
-from slack_api_stub import SlackApiStub
-from slack_requests import AGENT, handoff_values, text
-from slack_requests import select as option
 from sqlalchemy import select
 
 from escalator.domain.escalation import Escalation, EscalationType, State
+from escalator.standin.sender import AGENT, handoff_values, text
+from escalator.standin.sender import select as option
+from escalator.standin.web_api import SlackStandIn
 
 
 def _stored(app: RunningApp) -> list[Escalation]:
@@ -22,7 +22,7 @@ def _blocks_text(call) -> str:
     return json.dumps(call.params.get("blocks", []), ensure_ascii=False)
 
 
-def test_slash_command_acks_and_opens_the_prefilled_form(running_app: RunningApp, slack_api: SlackApiStub):
+def test_slash_command_acks_and_opens_the_prefilled_form(running_app: RunningApp, slack_api: SlackStandIn):
     response = running_app.slack.command("Customer disputes an invoice and threatens a chargeback")
 
     assert response.status_code == 200
@@ -54,7 +54,7 @@ def test_slash_command_acks_and_opens_the_prefilled_form(running_app: RunningApp
     assert [o["value"] for o in blocks["path"]["element"]["options"]] == ["billing", "technical"]
 
 
-def test_message_shortcut_opens_the_form_with_the_message(running_app: RunningApp, slack_api: SlackApiStub):
+def test_message_shortcut_opens_the_form_with_the_message(running_app: RunningApp, slack_api: SlackStandIn):
     response = running_app.slack.message_shortcut("Login error 503 since this morning, the customer is stuck")
 
     assert response.status_code == 200
@@ -67,7 +67,7 @@ def test_message_shortcut_opens_the_form_with_the_message(running_app: RunningAp
 
 
 def test_submission_stores_then_posts_the_card_then_tells_the_agent(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     response = running_app.slack.submit(handoff_values())
 
@@ -107,11 +107,11 @@ def test_submission_stores_then_posts_the_card_then_tells_the_agent(
     assert escalation.card_ts == card_ts(slack_api)
 
 
-def card_ts(slack_api: SlackApiStub) -> str:
+def card_ts(slack_api: SlackStandIn) -> str:
     return "1764000000.000001"
 
 
-def test_missing_fields_and_authority_are_shown_inline(running_app: RunningApp, slack_api: SlackApiStub):
+def test_missing_fields_and_authority_are_shown_inline(running_app: RunningApp, slack_api: SlackStandIn):
     values = handoff_values(
         customer_name=text(""),
         refund_amount={"type": "number_input", "value": "120"},
@@ -126,7 +126,7 @@ def test_missing_fields_and_authority_are_shown_inline(running_app: RunningApp, 
     assert slack_api.calls_to("chat.postMessage") == []
 
 
-def test_hierarchical_escalation_goes_to_the_supervisors(running_app: RunningApp, slack_api: SlackApiStub):
+def test_hierarchical_escalation_goes_to_the_supervisors(running_app: RunningApp, slack_api: SlackStandIn):
     values = handoff_values(
         escalation_type=option("hierarchical", "radio_buttons"),
         refund_amount={"type": "number_input", "value": "120"},
@@ -140,7 +140,7 @@ def test_hierarchical_escalation_goes_to_the_supervisors(running_app: RunningApp
     assert escalation.escalation_type is EscalationType.hierarchical
 
 
-def test_the_same_submission_twice_makes_one_escalation(running_app: RunningApp, slack_api: SlackApiStub):
+def test_the_same_submission_twice_makes_one_escalation(running_app: RunningApp, slack_api: SlackStandIn):
     first = running_app.slack.submit(handoff_values(), view_id="V0SAME")
     second = running_app.slack.submit(handoff_values(), view_id="V0SAME")
 

@@ -18,8 +18,6 @@ from alembic.script import ScriptDirectory
 from app_process import free_port, serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, RunningApp
 from prometheus_client.parser import text_string_to_metric_families
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import AGENT, SlackSender, handoff_values
 from sqlalchemy.exc import OperationalError
 from test_ownership import ALEX, pressed_and_settled, raise_escalation
 
@@ -27,6 +25,8 @@ from escalator.cli import main as escalator
 from escalator.domain.messages import Message
 from escalator.log_format import JsonFormatter, TextFormatter
 from escalator.probes import serve_probes
+from escalator.standin.sender import AGENT, SlackSender, handoff_values
+from escalator.standin.web_api import Reply, SlackStandIn
 from escalator.store.database import Store, alembic_config
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -37,7 +37,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 @pytest.fixture
 def deployment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack_api: SlackApiStub, store: Store
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack_api: SlackStandIn, store: Store
 ) -> Path:
     """The environment an admin sets, against the stand-in workspace and a migrated database."""
     policy = tmp_path / "policy.yml"
@@ -108,7 +108,7 @@ def test_check_reports_messages_given_up_and_a_delivery_process_that_stopped(
 
 
 def test_check_names_each_problem_its_policy_key_and_the_fix(
-    deployment: Path, slack_api: SlackApiStub, capsys: pytest.CaptureFixture[str]
+    deployment: Path, slack_api: SlackStandIn, capsys: pytest.CaptureFixture[str]
 ):
     slack_api.channels["C0123TECH"] = {"is_member": False, "name": "tech-support"}
     slack_api.channels["C0123SUP"] = {"is_archived": True, "name": "support-leads"}
@@ -144,7 +144,7 @@ def test_check_names_each_problem_its_policy_key_and_the_fix(
 def test_check_says_when_slack_cannot_be_reached_or_refuses_the_token(
     deployment: Path,
     monkeypatch: pytest.MonkeyPatch,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     capsys: pytest.CaptureFixture[str],
 ):
     slack_api.script("auth.test", Reply.error("invalid_auth"))
@@ -205,7 +205,7 @@ def test_check_flags_sla_targets_out_of_order_and_unused_after_hours_channels(
 
 
 def test_check_looks_up_the_policys_user_groups(
-    deployment: Path, slack_api: SlackApiStub, capsys: pytest.CaptureFixture[str]
+    deployment: Path, slack_api: SlackStandIn, capsys: pytest.CaptureFixture[str]
 ):
     deployment.write_text(
         POLICY_YAML.replace("    specialists: [U0TECH]\n", "    usergroup: S0TECH\n").replace(
@@ -244,7 +244,7 @@ def value(found: Samples, name: str, **labels: str) -> float:
 
 
 def test_metrics_count_requests_acks_and_web_api_calls_by_outcome(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     before = scrape(running_app)
     running_app.slack.command("refund please")
@@ -286,7 +286,7 @@ def test_metrics_refuse_to_label_an_unsigned_request_by_its_payload(running_app:
 
 
 def test_metrics_read_the_queue_timers_states_and_breaches_from_the_database(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     first = raise_escalation(running_app, slack_api)
     raise_escalation(
@@ -358,7 +358,7 @@ def parsed(lines: io.StringIO) -> list[dict]:
 
 
 def test_json_logs_one_line_per_request_and_per_state_change_with_their_ids(
-    running_app: RunningApp, slack_api: SlackApiStub, json_log: io.StringIO
+    running_app: RunningApp, slack_api: SlackStandIn, json_log: io.StringIO
 ):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
@@ -383,7 +383,7 @@ def test_json_logs_one_line_per_request_and_per_state_change_with_their_ids(
 
 
 def test_logs_carry_no_customer_details_or_secrets(
-    running_app: RunningApp, slack_api: SlackApiStub, json_log: io.StringIO
+    running_app: RunningApp, slack_api: SlackStandIn, json_log: io.StringIO
 ):
     escalation = raise_escalation(running_app, slack_api)
     running_app.slack.submit_form(
@@ -451,7 +451,7 @@ def test_migrate_sql_from_an_older_schema_prints_only_what_is_missing(
 
 def test_backup_copies_the_running_database_into_one_file(
     running_app: RunningApp,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -492,7 +492,7 @@ def test_backup_refuses_to_overwrite_the_database_itself(
 
 
 def test_the_server_warns_at_start_adds_up_every_process_and_logs_json(
-    tmp_path: Path, slack_api: SlackApiStub, database_url: str
+    tmp_path: Path, slack_api: SlackStandIn, database_url: str
 ):
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     slack_api.channels["C0123TECH"] = {"is_member": False, "name": "tech-support"}

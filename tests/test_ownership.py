@@ -6,19 +6,19 @@ import json
 from typing import Any
 
 from conftest import RunningApp
-from slack_api_stub import Call, SlackApiStub
-from slack_requests import AGENT, handoff_values, text
-from slack_requests import select as option
 from sqlalchemy import select
 
 from escalator.domain.escalation import Escalation, State
 from escalator.domain.history import HistoryEntry
+from escalator.standin.sender import AGENT, handoff_values, text
+from escalator.standin.sender import select as option
+from escalator.standin.web_api import Call, SlackStandIn
 
 ALEX, SAM, SUPER, STRANGER = "U0ALEX", "U0SAM", "U0SUPER", "U0STRANGER"
 BILLING = "C0123BILL"
 
 
-def raise_escalation(app: RunningApp, slack_api: SlackApiStub, **overrides: Any) -> Escalation:
+def raise_escalation(app: RunningApp, slack_api: SlackStandIn, **overrides: Any) -> Escalation:
     """Raise an escalation through the form and wait until its card and the agent's note are out."""
     before = len(slack_api.calls_to("chat.postMessage"))
     assert app.slack.submit(handoff_values(**overrides)).json()["response_action"] == "update"
@@ -41,7 +41,7 @@ def history(app: RunningApp, escalation: Escalation) -> list[tuple[str, str, str
     return [(e.action, e.actor_user_id, e.note) for e in entries]
 
 
-def calls_after(slack_api: SlackApiStub, count: int, method: str, **match: Any) -> list[Call]:
+def calls_after(slack_api: SlackStandIn, count: int, method: str, **match: Any) -> list[Call]:
     calls = slack_api.calls_to(method)[count:]
     return [c for c in calls if all(c.params.get(k) == v for k, v in match.items())]
 
@@ -51,13 +51,13 @@ def shown(call: Call) -> str:
 
 
 def pressed_and_settled(
-    app: RunningApp, slack_api: SlackApiStub, action_id: str, escalation: Escalation, user: str
+    app: RunningApp, slack_api: SlackStandIn, action_id: str, escalation: Escalation, user: str
 ) -> None:
     assert app.slack.press(action_id, escalation.id or 0, user).status_code == 200
     app.settle()
 
 
-def test_claim_update_resolve_close(running_app: RunningApp, slack_api: SlackApiStub):
+def test_claim_update_resolve_close(running_app: RunningApp, slack_api: SlackStandIn):
     app = running_app
     escalation = raise_escalation(app, slack_api)
     card_ts = escalation.card_ts
@@ -125,7 +125,7 @@ def test_claim_update_resolve_close(running_app: RunningApp, slack_api: SlackApi
     ]
 
 
-def test_only_specialists_and_supervisors_may_claim(running_app: RunningApp, slack_api: SlackApiStub):
+def test_only_specialists_and_supervisors_may_claim(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
 
     running_app.slack.press("claim", escalation.id, STRANGER)
@@ -139,7 +139,7 @@ def test_only_specialists_and_supervisors_may_claim(running_app: RunningApp, sla
     assert slack_api.calls_to("chat.update") == []
 
 
-def test_a_second_claim_is_told_who_has_it(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_second_claim_is_told_who_has_it(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
 
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
@@ -154,7 +154,7 @@ def test_a_second_claim_is_told_who_has_it(running_app: RunningApp, slack_api: S
     assert current(running_app, escalation).owner_user_id == ALEX
 
 
-def test_a_retried_event_is_applied_once(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_retried_event_is_applied_once(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     updates_before = len(slack_api.calls_to("chat.update"))
 
@@ -177,7 +177,7 @@ def test_a_retried_event_is_applied_once(running_app: RunningApp, slack_api: Sla
 
 
 def test_the_owner_taking_back_their_reaction_returns_the_case(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     escalation = raise_escalation(running_app, slack_api)
     running_app.slack.reaction("eyes", ALEX, BILLING, escalation.card_ts)
@@ -191,7 +191,7 @@ def test_the_owner_taking_back_their_reaction_returns_the_case(
     assert [a for a, _, _ in history(running_app, escalation)] == ["raise", "claim", "unclaim"]
 
 
-def test_the_resolve_reaction_offers_the_handback_form(running_app: RunningApp, slack_api: SlackApiStub):
+def test_the_resolve_reaction_offers_the_handback_form(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
 
@@ -204,7 +204,7 @@ def test_the_resolve_reaction_offers_the_handback_form(running_app: RunningApp, 
     assert current(running_app, escalation).state is State.claimed
 
 
-def test_permissions_are_enforced_on_the_server(running_app: RunningApp, slack_api: SlackApiStub):
+def test_permissions_are_enforced_on_the_server(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
 
@@ -221,7 +221,7 @@ def test_permissions_are_enforced_on_the_server(running_app: RunningApp, slack_a
     assert slack_api.calls_to("views.open") == []
 
 
-def test_reactions_on_other_messages_are_ignored(running_app: RunningApp, slack_api: SlackApiStub):
+def test_reactions_on_other_messages_are_ignored(running_app: RunningApp, slack_api: SlackStandIn):
     raise_escalation(running_app, slack_api)
     calls = len(slack_api.calls)
 
@@ -232,7 +232,7 @@ def test_reactions_on_other_messages_are_ignored(running_app: RunningApp, slack_
     assert len(slack_api.calls) == calls
 
 
-def test_reassign_to_another_specialist(running_app: RunningApp, slack_api: SlackApiStub):
+def test_reassign_to_another_specialist(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
 
@@ -257,7 +257,7 @@ def test_reassign_to_another_specialist(running_app: RunningApp, slack_api: Slac
 
 
 def test_escalate_up_moves_the_card_to_the_supervisors_and_keeps_the_history(
-    running_app: RunningApp, slack_api: SlackApiStub
+    running_app: RunningApp, slack_api: SlackStandIn
 ):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
@@ -291,7 +291,7 @@ def test_escalate_up_moves_the_card_to_the_supervisors_and_keeps_the_history(
     assert current(running_app, escalation).owner_user_id == SUPER
 
 
-def test_the_agent_cancels_with_a_reason(running_app: RunningApp, slack_api: SlackApiStub):
+def test_the_agent_cancels_with_a_reason(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
 
     running_app.slack.submit_form(
@@ -304,7 +304,7 @@ def test_the_agent_cancels_with_a_reason(running_app: RunningApp, slack_api: Sla
     assert "Cancelled: Raised twice by mistake" in shown(card) and '"type": "actions"' not in shown(card)
 
 
-def test_a_refund_over_the_agents_limit_needs_a_supervisor(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_refund_over_the_agents_limit_needs_a_supervisor(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(
         running_app,
         slack_api,
@@ -322,7 +322,7 @@ def test_a_refund_over_the_agents_limit_needs_a_supervisor(running_app: RunningA
     assert [a for a, _, _ in history(running_app, escalation)] == ["raise", "approve"]
 
 
-def test_above_the_supervisors_limit_management_decides(running_app: RunningApp, slack_api: SlackApiStub):
+def test_above_the_supervisors_limit_management_decides(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(
         running_app,
         slack_api,
@@ -336,7 +336,7 @@ def test_above_the_supervisors_limit_management_decides(running_app: RunningApp,
     assert "management must decide" in slack_api.wait_for("response_url")[-1].params["text"]
 
 
-def test_every_transition_is_in_the_history(running_app: RunningApp, slack_api: SlackApiStub):
+def test_every_transition_is_in_the_history(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
     running_app.slack.submit_form(
@@ -357,7 +357,7 @@ def test_every_transition_is_in_the_history(running_app: RunningApp, slack_api: 
 
 
 def test_history_command_prints_the_audit_trail(
-    running_app: RunningApp, slack_api: SlackApiStub, database_url: str, monkeypatch, capsys
+    running_app: RunningApp, slack_api: SlackStandIn, database_url: str, monkeypatch, capsys
 ):
     from escalator.cli import main
 
@@ -380,7 +380,7 @@ def test_history_command_prints_the_audit_trail(
     assert main(["history", "INC-3"]) == 2
 
 
-def test_the_warm_transfer_can_be_a_group_dm(store, database_url: str, slack_api: SlackApiStub, clock):
+def test_the_warm_transfer_can_be_a_group_dm(store, database_url: str, slack_api: SlackStandIn, clock):
     from conftest import POLICY_YAML, start_app
 
     from escalator.policy import parse_policy
@@ -403,7 +403,7 @@ def test_the_warm_transfer_can_be_a_group_dm(store, database_url: str, slack_api
         assert tx.escalations.get(escalation.id).conversation_channel_id == "C0GROUPDM1"
 
 
-def test_members_of_the_paths_user_group_may_claim(store, database_url: str, slack_api: SlackApiStub, clock):
+def test_members_of_the_paths_user_group_may_claim(store, database_url: str, slack_api: SlackStandIn, clock):
     from conftest import POLICY_YAML, start_app
 
     from escalator.policy import parse_policy
@@ -423,7 +423,7 @@ def test_members_of_the_paths_user_group_may_claim(store, database_url: str, sla
     assert lookups and all(c.params == {"usergroup": "S0BILLING"} for c in lookups)
 
 
-def test_a_long_update_still_fits_in_the_thread(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_long_update_still_fits_in_the_thread(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
     update = "\n".join(["1 > 0 & 2 < 3"] * 140)[:2000]
@@ -438,7 +438,7 @@ def test_a_long_update_still_fits_in_the_thread(running_app: RunningApp, slack_a
     assert "&gt; 0 &amp; 2 &lt; 3" in section
 
 
-def test_a_refund_waiting_at_resolve_can_still_be_decided(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_refund_waiting_at_resolve_can_still_be_decided(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(
         running_app,
         slack_api,

@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 from conftest import POLICY_YAML, FakeClock, RunningApp, start_app
-from slack_api_stub import Call, SlackApiStub
-from slack_requests import AGENT, text
-from slack_requests import select as option
 from sqlalchemy.exc import OperationalError
 from test_ownership import ALEX, BILLING, STRANGER, current, history, pressed_and_settled, raise_escalation
 
@@ -19,6 +16,9 @@ from escalator.domain.escalation import Escalation, State
 from escalator.domain.privacy import REMOVED
 from escalator.policy import parse_policy
 from escalator.services import privacy
+from escalator.standin.sender import AGENT, text
+from escalator.standin.sender import select as option
+from escalator.standin.web_api import Call, SlackStandIn
 from escalator.store.database import Store
 
 PRIVATE_POLICY = (
@@ -28,13 +28,13 @@ ACCOUNT = "12345678"
 
 
 @pytest.fixture
-def app(store: Store, database_url: str, slack_api: SlackApiStub, clock: FakeClock) -> Iterator[RunningApp]:
+def app(store: Store, database_url: str, slack_api: SlackStandIn, clock: FakeClock) -> Iterator[RunningApp]:
     running = start_app(database_url, slack_api, clock, parse_policy(PRIVATE_POLICY))
     yield running
     running.close()
 
 
-def _raise(app: RunningApp, slack_api: SlackApiStub, account: str = ACCOUNT) -> Escalation:
+def _raise(app: RunningApp, slack_api: SlackStandIn, account: str = ACCOUNT) -> Escalation:
     return raise_escalation(
         app,
         slack_api,
@@ -47,13 +47,13 @@ def _everything(call: Call) -> str:
     return json.dumps(call.params, ensure_ascii=False)
 
 
-def _in_channels(slack_api: SlackApiStub) -> list[Call]:
+def _in_channels(slack_api: SlackStandIn) -> list[Call]:
     """What the bot said where more than the case's people can read it."""
     posted = slack_api.calls_to("chat.postMessage") + slack_api.calls_to("chat.update")
     return [c for c in posted if str(c.params["channel"]).startswith("C")]
 
 
-def _close(app: RunningApp, slack_api: SlackApiStub, escalation: Escalation) -> None:
+def _close(app: RunningApp, slack_api: SlackStandIn, escalation: Escalation) -> None:
     pressed_and_settled(app, slack_api, "claim", escalation, ALEX)
     app.slack.submit_form("update_form", escalation.id, {"update": text(f"Called about {ACCOUNT}.")}, ALEX)
     handback = {"done": text("Reversed the duplicate charge."), "for_customer": text("Refund in 3 days.")}
@@ -64,7 +64,7 @@ def _close(app: RunningApp, slack_api: SlackApiStub, escalation: Escalation) -> 
 
 
 def test_channels_show_the_account_masked_and_the_owner_reads_the_full_note(
-    app: RunningApp, slack_api: SlackApiStub
+    app: RunningApp, slack_api: SlackStandIn
 ):
     escalation = _raise(app, slack_api)
     pressed_and_settled(app, slack_api, "claim", escalation, ALEX)
@@ -88,7 +88,7 @@ def test_channels_show_the_account_masked_and_the_owner_reads_the_full_note(
 
 
 def test_the_nightly_purge_erases_finished_cases_past_retention_and_keeps_the_metrics(
-    app: RunningApp, slack_api: SlackApiStub, clock: FakeClock
+    app: RunningApp, slack_api: SlackStandIn, clock: FakeClock
 ):
     finished = _raise(app, slack_api)
     _close(app, slack_api, finished)
@@ -136,7 +136,7 @@ def test_the_nightly_purge_erases_finished_cases_past_retention_and_keeps_the_me
 
 def test_forget_erases_one_customer_everywhere(
     app: RunningApp,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -166,7 +166,7 @@ def test_forget_erases_one_customer_everywhere(
 
 
 def test_a_night_whose_purge_met_a_database_error_is_purged_on_the_next_tick(
-    app: RunningApp, slack_api: SlackApiStub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    app: RunningApp, slack_api: SlackStandIn, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ):
     finished = _raise(app, slack_api)
     _close(app, slack_api, finished)

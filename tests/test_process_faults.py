@@ -8,11 +8,12 @@ from pathlib import Path
 
 from app_process import kill_tree, serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, SIGNING_SECRET
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import SlackSender, handoff_values
+
+from escalator.standin.sender import SlackSender, handoff_values
+from escalator.standin.web_api import Reply, SlackStandIn
 
 
-def _serve(tmp_path: Path, slack_api: SlackApiStub, **env: str):  # type: ignore[no-untyped-def]
+def _serve(tmp_path: Path, slack_api: SlackStandIn, **env: str):  # type: ignore[no-untyped-def]
     return serve_against(
         tmp_path,
         slack_api,
@@ -37,7 +38,7 @@ def _wait_for_card(tmp_path: Path, timeout: float) -> str:
 
 
 def test_killed_while_slack_takes_the_card_it_is_posted_once_after_restart(
-    tmp_path: Path, slack_api: SlackApiStub
+    tmp_path: Path, slack_api: SlackStandIn
 ):
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     # Slack takes the card, but its answer is slow: the process dies before it arrives.
@@ -61,7 +62,7 @@ def test_killed_while_slack_takes_the_card_it_is_posted_once_after_restart(
     assert _card(tmp_path) == (ts, "delivered")
 
 
-def test_sigterm_finishes_the_card_in_flight_before_exiting(tmp_path: Path, slack_api: SlackApiStub):
+def test_sigterm_finishes_the_card_in_flight_before_exiting(tmp_path: Path, slack_api: SlackStandIn):
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     slack_api.script("chat.postMessage", Reply(delay=2, body={"ok": True}))
     process, base = _serve(tmp_path, slack_api, SLACK_API_TIMEOUT="5")

@@ -14,13 +14,13 @@ import requests
 from app_process import app_env
 from conftest import POLICY_YAML as POLICY_OK
 from conftest import ROOT, FakeClock, RunningApp, TrackingExecutor
-from slack_api_stub import Reply, SlackApiStub
-from slack_requests import SlackSender, handoff_values, sign
 
 from escalator.logs import install_redaction, remember_secrets, uninstall_redaction
 from escalator.policy import Policy
 from escalator.settings import Settings
 from escalator.slack.bolt_app import build_gateway
+from escalator.standin.sender import SlackSender, handoff_values, sign
+from escalator.standin.web_api import Reply, SlackStandIn
 from escalator.store.database import Store
 from escalator.wiring import build_worker
 
@@ -67,7 +67,7 @@ def secret_app(
     redaction: None,
     store: object,
     database_url: str,
-    slack_api: SlackApiStub,
+    slack_api: SlackStandIn,
     clock: FakeClock,
     policy: Policy,
     caplog: pytest.LogCaptureFixture,
@@ -97,7 +97,7 @@ def secret_app(
 
 
 def test_nothing_logged_or_answered_shows_a_secret(
-    secret_app: RunningApp, slack_api: SlackApiStub, caplog: pytest.LogCaptureFixture
+    secret_app: RunningApp, slack_api: SlackStandIn, caplog: pytest.LogCaptureFixture
 ):
     app, sender = secret_app, secret_app.slack
     base = sender.events_url.removesuffix("/slack/events")
@@ -181,7 +181,7 @@ def test_nothing_logged_or_answered_shows_a_secret(
     assert leaks(" ".join(a.text for a in answers)) == []
 
 
-def _settings_with_token(token: str, slack_api: SlackApiStub) -> Settings:
+def _settings_with_token(token: str, slack_api: SlackStandIn) -> Settings:
     """Settings refuse such a token (see below); the gateway must not leak one that got through anyway."""
     return Settings.model_construct(SLACK_BOT_TOKEN=token, SLACK_API_URL=slack_api.url, SLACK_API_TIMEOUT=1.0)
 
@@ -243,9 +243,9 @@ def finished(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, out + err
 
 
-def test_configuration_errors_name_the_variable_never_its_value(tmp_path: Path, slack_api: SlackApiStub):
+def test_configuration_errors_name_the_variable_never_its_value(tmp_path: Path, slack_api: SlackStandIn):
     app = [sys.executable, "-c", RUN_APP_AT_DEBUG]
-    refused = SlackApiStub().start()  # a Slack that refuses the bot token
+    refused = SlackStandIn().start()  # a Slack that refuses the bot token
     refused.script("auth.test", Reply.error("invalid_auth"))
     slack_api.script("apps.connections.open", Reply.error("invalid_auth"))
     try:
@@ -276,7 +276,7 @@ def test_configuration_errors_name_the_variable_never_its_value(tmp_path: Path, 
     assert "SLACK_APP_TOKEN was refused by Slack (invalid_auth)" in results["app token refused"][1]
 
 
-def test_a_token_with_a_line_break_is_not_printed_by_the_app(tmp_path: Path, slack_api: SlackApiStub):
+def test_a_token_with_a_line_break_is_not_printed_by_the_app(tmp_path: Path, slack_api: SlackStandIn):
     app = [sys.executable, "-c", RUN_APP_AT_DEBUG]
     process = run_at_debug(new_case(tmp_path), app, SLACK_API_URL=slack_api.url, SLACK_BOT_TOKEN=BROKEN_TOKEN)
     status, output = finished(process)
@@ -285,7 +285,7 @@ def test_a_token_with_a_line_break_is_not_printed_by_the_app(tmp_path: Path, sla
 
 
 def test_a_token_with_a_line_break_is_not_printed_by_the_digest_command(
-    tmp_path: Path, slack_api: SlackApiStub
+    tmp_path: Path, slack_api: SlackStandIn
 ):
     case = new_case(tmp_path)
     Store(f"sqlite:///{case / 'escalator.db'}").migrate()

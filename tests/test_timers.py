@@ -7,21 +7,21 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from conftest import POLICY_YAML, FakeClock, RunningApp, make_settings, start_app
-from slack_api_stub import Call, Reply, SlackApiStub
-from slack_requests import AGENT, text
-from slack_requests import select as option
 from sqlalchemy import select
 from test_ownership import ALEX, BILLING, current, pressed_and_settled, raise_escalation
 
 from escalator.domain.escalation import Escalation, EscalationType, State
 from escalator.policy import Policy, parse_policy
+from escalator.standin.sender import AGENT, text
+from escalator.standin.sender import select as option
+from escalator.standin.web_api import Call, Reply, SlackStandIn
 from escalator.store.tables import timers
 from escalator.wiring import build_worker
 
 NUDGE_TEXT = "is still waiting for a specialist"
 
 
-def posts(slack_api: SlackApiStub, channel: str, containing: str = "") -> list[Call]:
+def posts(slack_api: SlackStandIn, channel: str, containing: str = "") -> list[Call]:
     return [
         c
         for c in slack_api.calls_to("chat.postMessage")
@@ -35,7 +35,7 @@ def at(app: RunningApp, moment: datetime) -> None:
     app.tick()
 
 
-def test_acknowledge_nudge_then_breach_each_once(running_app: RunningApp, slack_api: SlackApiStub):
+def test_acknowledge_nudge_then_breach_each_once(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)  # P2: acknowledge within 15 min, raised 10:00
     raised = escalation.raised_at
 
@@ -62,7 +62,7 @@ def test_acknowledge_nudge_then_breach_each_once(running_app: RunningApp, slack_
     assert len(posts(slack_api, "C0123SUP", "Hierarchical escalation")) == 1
 
 
-def test_no_nudge_once_claimed(running_app: RunningApp, slack_api: SlackApiStub):
+def test_no_nudge_once_claimed(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
 
@@ -74,7 +74,7 @@ def test_no_nudge_once_claimed(running_app: RunningApp, slack_api: SlackApiStub)
 
 
 def test_first_update_nudge_and_return_to_the_queue(
-    store, database_url: str, slack_api: SlackApiStub, clock: FakeClock
+    store, database_url: str, slack_api: SlackStandIn, clock: FakeClock
 ):
     policy = parse_policy(
         POLICY_YAML.replace(
@@ -100,7 +100,7 @@ def test_first_update_nudge_and_return_to_the_queue(
         app.close()
 
 
-def test_a_first_update_stops_the_clock(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_first_update_stops_the_clock(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
     running_app.slack.submit_form("update_form", escalation.id, {"update": text("On it")}, ALEX)
@@ -112,7 +112,7 @@ def test_a_first_update_stops_the_clock(running_app: RunningApp, slack_api: Slac
     assert current(running_app, escalation).first_update_breached_at is None
 
 
-def test_resolve_breach_tells_the_supervisors(running_app: RunningApp, slack_api: SlackApiStub):
+def test_resolve_breach_tells_the_supervisors(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = raise_escalation(running_app, slack_api)
     pressed_and_settled(running_app, slack_api, "claim", escalation, ALEX)
     running_app.slack.submit_form("update_form", escalation.id, {"update": text("On it")}, ALEX)
@@ -126,7 +126,7 @@ def test_resolve_breach_tells_the_supervisors(running_app: RunningApp, slack_api
     assert "Owner: <@U0ALEX>" in alert.params["text"]
 
 
-def test_the_customers_deadline_is_a_promise_of_its_own(running_app: RunningApp, slack_api: SlackApiStub):
+def test_the_customers_deadline_is_a_promise_of_its_own(running_app: RunningApp, slack_api: SlackStandIn):
     deadline = int((datetime(2026, 11, 25, 13, 0, tzinfo=UTC)).timestamp())
     escalation = raise_escalation(
         running_app, slack_api, deadline_at={"type": "datetimepicker", "selected_date_time": deadline}
@@ -141,7 +141,7 @@ def test_the_customers_deadline_is_a_promise_of_its_own(running_app: RunningApp,
     assert "Bill due tomorrow" in posts(slack_api, AGENT, "own deadline")[0].params["text"]
 
 
-def _resolved(app: RunningApp, slack_api: SlackApiStub) -> Escalation:
+def _resolved(app: RunningApp, slack_api: SlackStandIn) -> Escalation:
     escalation = raise_escalation(app, slack_api)
     pressed_and_settled(app, slack_api, "claim", escalation, ALEX)
     app.slack.submit_form(
@@ -151,7 +151,7 @@ def _resolved(app: RunningApp, slack_api: SlackApiStub) -> Escalation:
     return current(app, escalation)
 
 
-def test_close_the_loop_reminders_then_the_supervisors(running_app: RunningApp, slack_api: SlackApiStub):
+def test_close_the_loop_reminders_then_the_supervisors(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = _resolved(running_app, slack_api)
     resolved = escalation.resolved_at
     assert resolved is not None
@@ -169,7 +169,7 @@ def test_close_the_loop_reminders_then_the_supervisors(running_app: RunningApp, 
     assert len(posts(slack_api, "C0123SUP", "has not closed the loop")) == 1
 
 
-def test_closing_the_case_cancels_its_reminders(running_app: RunningApp, slack_api: SlackApiStub):
+def test_closing_the_case_cancels_its_reminders(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = _resolved(running_app, slack_api)
     running_app.slack.submit_form("close_form", escalation.id, {"csat": option("5", "radio_buttons")}, AGENT)
     running_app.settle()
@@ -182,7 +182,7 @@ def test_closing_the_case_cancels_its_reminders(running_app: RunningApp, slack_a
     assert statuses["close_the_loop"] == "cancelled"
 
 
-def test_snooze_and_mute_from_the_reminder(running_app: RunningApp, slack_api: SlackApiStub):
+def test_snooze_and_mute_from_the_reminder(running_app: RunningApp, slack_api: SlackStandIn):
     escalation = _resolved(running_app, slack_api)
     resolved = escalation.resolved_at
     at(running_app, resolved + timedelta(hours=1))
@@ -215,7 +215,7 @@ def _press_payload(app: RunningApp, action_id: str, value: str, user: str) -> di
 
 
 def test_business_hours_hold_the_clock_over_the_weekend(
-    store, database_url: str, slack_api: SlackApiStub, policy: Policy
+    store, database_url: str, slack_api: SlackStandIn, policy: Policy
 ):
     clock = FakeClock(datetime(2026, 11, 27, 17, 28, tzinfo=UTC))  # Friday, two minutes before closing
     app = start_app(database_url, slack_api, clock, policy)
@@ -232,7 +232,7 @@ def test_business_hours_hold_the_clock_over_the_weekend(
 
 
 def test_a_timer_due_while_the_app_was_down_fires_once_after_start(
-    running_app: RunningApp, slack_api: SlackApiStub, database_url: str, policy: Policy, clock: FakeClock
+    running_app: RunningApp, slack_api: SlackStandIn, database_url: str, policy: Policy, clock: FakeClock
 ):
     escalation = raise_escalation(running_app, slack_api)
     running_app.close()  # the app is stopped before anything is due
@@ -248,7 +248,7 @@ def test_a_timer_due_while_the_app_was_down_fires_once_after_start(
     assert len(posts(slack_api, "C0123SUP", "Hierarchical escalation")) == 1
 
 
-def test_a_failing_slack_call_does_not_hold_up_other_timers(running_app: RunningApp, slack_api: SlackApiStub):
+def test_a_failing_slack_call_does_not_hold_up_other_timers(running_app: RunningApp, slack_api: SlackStandIn):
     first = raise_escalation(running_app, slack_api)
     raise_escalation(running_app, slack_api)
     slack_api.script("chat.postMessage", Reply.server_error())

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from app_process import serve_against, stop_app_process
 from conftest import ALWAYS_OPEN_POLICY_YAML, WEDNESDAY_MORNING, FakeClock
-from slack_api_stub import SlackApiStub
 from sqlalchemy import func, select
 
 from escalator.domain.escalation import EscalationType, Origin
 from escalator.domain.handoff import Handoff
 from escalator.policy import Priority, parse_policy
 from escalator.services.raise_escalation import RaiseEscalation, raise_escalation
+from escalator.standin.web_api import SlackStandIn
 from escalator.store.database import Store
 from escalator.store.tables import timers
 
@@ -22,7 +22,7 @@ CASES = 6  # their moves post 2 × CASES messages to the supervisors: paced at o
 
 
 def test_each_timer_fires_once_across_two_processes(
-    tmp_path: Path, postgres_url: str, slack_api: SlackApiStub
+    tmp_path: Path, postgres_url: str, slack_api: SlackStandIn
 ):
     (tmp_path / "policy.yml").write_text(ALWAYS_OPEN_POLICY_YAML)
     policy = parse_policy(ALWAYS_OPEN_POLICY_YAML)

@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from slack_api_stub import TEAM_ID
+
+from escalator.standin.web_api import TEAM_ID
 
 AGENT = "U0AGENT"
 _ids = itertools.count(1)

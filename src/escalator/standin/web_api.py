@@ -69,7 +69,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # parallel tests open many connections at once; 5 would drop some
 
 
-class SlackApiStub:
+class SlackStandIn:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
@@ -111,7 +111,7 @@ class SlackApiStub:
     def response_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/response"
 
-    def start(self) -> SlackApiStub:
+    def start(self) -> SlackStandIn:
         self._thread.start()
         return self
 
