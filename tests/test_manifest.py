@@ -33,6 +33,11 @@ METHOD_SCOPES = {
     "conversations.info": {"channels:read", "groups:read"},
     "users.info": {"users:read"},
     "usergroups.list": {"usergroups:read"},
+    # The policy's names (`#billing`, `@alex`, `alex@example.com`), found at start; `escalator init`.
+    "conversations.list": {"channels:read", "groups:read"},
+    "users.conversations": {"channels:read", "groups:read"},
+    "users.list": {"users:read"},
+    "users.lookupByEmail": {"users:read.email"},
     "files.upload": {"files:write"},  # files_upload_v2: the digest's chart
 }
 EVENT_SCOPES = {
@@ -51,7 +56,11 @@ def _manifest() -> dict:
 def _methods_called_in_source() -> set[str]:
     source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
     uploads = {"files.upload"} if ".upload_file(" in source else set()
-    return set(re.findall(r'\.call\(\s*"([a-z]+\.[A-Za-z.]+)"', source)) | {"auth.test"} | uploads
+    return (
+        set(re.findall(r'(?:\.call\(|_pages\(\w+,)\s*"([a-z]+\.[A-Za-z.]+)"', source))
+        | {"auth.test"}
+        | uploads
+    )
 
 
 def test_manifest_matches_slacks_schema():

@@ -41,11 +41,20 @@ def test_a_missing_key_is_named_by_its_path():
             "acknowledge: 0m",
             "priorities.P2.acknowledge: a duration must be longer than zero",
         ),
-        ("channel: C0123TECH", "channel: '#tech'", "paths.technical.channel: '#tech' is not a channel ID"),
+        (
+            "channel: C0123TECH",
+            "channel: tech",
+            "paths.technical.channel: 'tech' is not a channel name such as \"#billing\" or an ID",
+        ),
+        (
+            "channel: C0123TECH",
+            "channel: #tech",
+            'paths.technical.channel: is empty; a channel name such as #billing must be in quotes',
+        ),
         (
             "specialists: [U0TECH]",
             "specialists: [alex]",
-            "paths.technical.specialists.0: 'alex' is not a user ID",
+            "paths.technical.specialists.0: 'alex' is not a person's handle such as \"@alex\", their email",
         ),
         (
             "timezone: Europe/London",
@@ -73,6 +82,39 @@ def test_unquoted_times_are_read_as_times():
     # YAML 1.1 turns an unquoted 09:00 into the number 540; the policy still means nine o'clock.
     policy = parse_policy(POLICY_YAML.replace('start: "09:00"', "start: 09:00"))
     assert policy.business_hours is not None and policy.business_hours.start == time(9, 0)
+
+
+def test_channels_people_and_groups_may_be_named():
+    named = parse_policy(
+        POLICY_YAML.replace("channel: C0123BILL", 'channel: "#billing"')
+        .replace("specialists: [U0ALEX, U0SAM]", 'specialists: ["@alex", sam@example.com, U0SAM]')
+        .replace("specialists: [U0TECH]", 'usergroup: "@tech-team"')
+    )
+    assert named.names() == {
+        ("channel", "#billing"): ["paths.billing.channel"],
+        ("user", "@alex"): ["paths.billing.specialists"],
+        ("user", "sam@example.com"): ["paths.billing.specialists"],
+        ("usergroup", "@tech-team"): ["paths.technical.usergroup"],
+    }
+    ids = {
+        ("channel", "#billing"): "C0BILL",
+        ("user", "@alex"): "U0ALEX",
+        ("usergroup", "@tech-team"): "S0TECH",
+    }
+    resolved = named.with_ids(ids)
+    assert resolved.paths["billing"].channel == "C0BILL"
+    assert resolved.paths["billing"].specialists == ["U0ALEX", "sam@example.com", "U0SAM"]
+    assert resolved.paths["technical"].usergroup == "S0TECH"
+    assert resolved.names() == {("user", "sam@example.com"): ["paths.billing.specialists"]}
+    assert parse_policy(POLICY_YAML).names() == {}
+
+
+def test_an_unquoted_handle_says_to_quote_it():
+    error = _error(POLICY_YAML.replace("specialists: [U0TECH]", "specialists: [@alex]"))
+    assert (
+        'not valid YAML at line 22, column 19; a name that starts with @ must be in quotes, such as "@alex"'
+        in error
+    )
 
 
 def test_not_yaml_and_not_a_mapping():

@@ -14,8 +14,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.metrics import DELIVERY_SILENT_AFTER
-from escalator.policy import Policy
+from escalator.policy import NameKind, Policy, is_slack_id
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
+from escalator.slack.names import Resolution, resolve_names
 from escalator.slack.scopes import BOT_SCOPES
 from escalator.store.database import Store
 from escalator.store.processes import DeliveryProcessSeen
@@ -193,12 +194,39 @@ def workspace_checks(
             checks.append(
                 Check(True, "slack scopes", f"all {len(BOT_SCOPES)} scopes the app uses are granted")
             )
-    checks += [_channel_check(gateway, channel, keys) for channel, keys in policy.channels_named().items()]
-    checks += [_user_check(gateway, user, keys) for user, keys in policy.users_named().items()]
-    groups = policy.usergroups_named()
+    names = policy.names()
+    if names:
+        resolution = resolve_names(gateway, names)
+        checks += [_name_check(key, keys, resolution) for key, keys in names.items()]
+        policy = policy.with_ids(resolution.ids)
+    checks += [
+        _channel_check(gateway, channel, keys)
+        for channel, keys in policy.channels_named().items()
+        if is_slack_id(NameKind.channel, channel)
+    ]
+    checks += [
+        _user_check(gateway, user, keys)
+        for user, keys in policy.users_named().items()
+        if is_slack_id(NameKind.user, user)
+    ]
+    groups = {g: keys for g, keys in policy.usergroups_named().items() if is_slack_id(NameKind.usergroup, g)}
     if groups:
         checks += _usergroup_checks(gateway, groups)
     return checks
+
+
+def _name_check(key: tuple[NameKind, str], keys: list[str], resolution: Resolution) -> Check:
+    subject = ", ".join(keys)
+    found = resolution.found.get(key)
+    if found is not None:
+        shown = "" if found.shown == found.slack_id or found.shown == found.name else f" ({found.shown})"
+        return Check(True, subject, f"{found.name} is {found.slack_id}{shown}")
+    missing = resolution.missing[key]
+    if missing.transient:
+        return Check(False, subject, f"{key[1]}: {missing.reason}", _CANNOT_REACH)
+    if "scope" in missing.reason:
+        return Check(False, subject, missing.reason, _REINSTALL)
+    return Check(False, subject, missing.reason, f"correct {subject} in the policy, or write the ID there")
 
 
 def _channel_check(gateway: SlackGateway, channel_id: str, keys: list[str]) -> Check:

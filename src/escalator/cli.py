@@ -47,6 +47,7 @@ from escalator.wiring import (
     load_configuration,
     migrate_or_exit,
     prepare_start,
+    resolve_policy,
     run_deliverer,
     web_worker_factory,
 )
@@ -58,7 +59,9 @@ def web(args: argparse.Namespace) -> int:
     if not args.prepared:
         if not settings.socket_mode:
             share_between_processes()  # before the first figure is counted, and before gunicorn forks
-        prepare_start(settings, policy)
+        policy = prepare_start(settings, policy)
+    else:
+        policy = resolve_policy(settings, policy, None)  # the IDs prepare_start found
     if settings.socket_mode:
         serve_socket_mode(settings, build_worker(settings, policy, delivers=False))
     else:
@@ -71,6 +74,7 @@ def deliver(args: argparse.Namespace) -> int:
     settings, policy = load_configuration()
     if not args.prepared:
         migrate_or_exit(settings.DATABASE_URL)
+    policy = resolve_policy(settings, policy, None if args.prepared else build_gateway(settings))
     run_deliverer(settings, policy, args.port)
     return 0
 
@@ -215,6 +219,8 @@ def digest(args: argparse.Namespace) -> int:
     if policy.digest is None and not args.dry_run:
         print("escalator: the policy has no digest: add digest.channel (and digest.at)", file=sys.stderr)
         return 2
+    if isinstance(settings, Settings):
+        policy = resolve_policy(settings, policy, build_gateway(settings))
     store = _open_store(settings.DATABASE_URL)
     clock = SystemClock()
     digests = Digests(store, policy, clock)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -64,13 +65,35 @@ def _parse_clock_time(value: Any) -> time:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
-ChannelId = Annotated[
+# A channel, person or user group is named by its Slack ID, or by the name people know it by; names are
+# resolved to IDs through the Web API when the app starts (escalator.slack.names).
+_CHANNEL_ID = r"[CGD][A-Z0-9]{2,}"
+_USER_ID = r"[UW][A-Z0-9]{2,}"
+_USERGROUP_ID = r"S[A-Z0-9]{2,}"
+_HANDLE = r"@[^\s@,#]{1,80}"
+ChannelRef = Annotated[
     str,
-    StringConstraints(pattern=r"^[CGD][A-Z0-9]{2,}$"),
-    Field(description="a Slack channel ID such as C0123ABC"),
+    StringConstraints(pattern=rf"^({_CHANNEL_ID}|#[^\s@,#]{{1,80}})$"),
+    Field(description="a Slack channel ID such as C0123ABC, or a name such as #billing"),
 ]
-UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
-UsergroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
+UserRef = Annotated[str, StringConstraints(pattern=rf"^({_USER_ID}|{_HANDLE}|[^\s@,]+@[^\s@,]+\.[^\s@,]+)$")]
+UsergroupRef = Annotated[str, StringConstraints(pattern=rf"^({_USERGROUP_ID}|{_HANDLE})$")]
+_IDS = {"channel": _CHANNEL_ID, "user": _USER_ID, "usergroup": _USERGROUP_ID}
+
+
+class NameKind(StrEnum):
+    """What a name in the policy stands for."""
+
+    channel = "channel"
+    user = "user"
+    usergroup = "usergroup"
+
+
+def is_slack_id(kind: NameKind, ref: str) -> bool:
+    """`C0123ABC` is an ID; `#billing`, `@alex` and `alex@example.com` are names to look up."""
+    return re.fullmatch(_IDS[kind], ref) is not None
+
+
 ReactionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_+'\-]+$", max_length=100)]
 Words = list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]]
 PathKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,49}$")]
@@ -129,23 +152,23 @@ class SlaTargets(_Section):
 
 class EscalationPath(_Section):
     label: str = Field(min_length=1, max_length=75)
-    channel: ChannelId
-    after_hours_channel: ChannelId | None = None
-    specialists: list[UserId] = Field(default_factory=list)
-    usergroup: UsergroupId | None = None
+    channel: ChannelRef
+    after_hours_channel: ChannelRef | None = None
+    specialists: list[UserRef] = Field(default_factory=list)
+    usergroup: UsergroupRef | None = None
     keywords: Words = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _someone_owns_it(self) -> EscalationPath:
         if not self.specialists and self.usergroup is None:
-            raise ValueError("name the specialists (user IDs) or a usergroup (S…) who own this path")
+            raise ValueError("name the specialists (people) or a usergroup who own this path")
         return self
 
 
 class Supervisors(_Section):
-    channel: ChannelId
-    users: list[UserId] = Field(default_factory=list)
-    usergroup: UsergroupId | None = None
+    channel: ChannelRef
+    users: list[UserRef] = Field(default_factory=list)
+    usergroup: UsergroupRef | None = None
 
 
 class WarmTransfer(StrEnum):
@@ -196,7 +219,7 @@ class CustomerDeadline(_Section):
 
 
 class Digest(_Section):
-    channel: ChannelId
+    channel: ChannelRef
     at: ClockTime = time(9, 0)
 
 
@@ -218,9 +241,9 @@ class IncidentDetection(_Section):
 class Incidents(_Section):
     """One outage, many callers: where incidents are declared, who responds, and when to suggest one."""
 
-    channel: ChannelId
-    responders: list[UserId] = Field(default_factory=list)
-    usergroup: UsergroupId | None = None
+    channel: ChannelRef
+    responders: list[UserRef] = Field(default_factory=list)
+    usergroup: UsergroupRef | None = None
     detect: IncidentDetection | None = None
 
 
@@ -298,6 +321,65 @@ class Policy(_Section):
             found[self.incident.usergroup].append("incident.usergroup")
         return dict(found)
 
+    def names(self) -> dict[tuple[NameKind, str], list[str]]:
+        """Each name (not ID) the policy uses, by kind, with the keys that use it."""
+        named = [
+            (NameKind.channel, self.channels_named()),
+            (NameKind.user, self.users_named()),
+            (NameKind.usergroup, self.usergroups_named()),
+        ]
+        return {
+            (kind, ref): keys
+            for kind, refs in named
+            for ref, keys in refs.items()
+            if not is_slack_id(kind, ref)
+        }
+
+    def with_ids(self, ids: Mapping[tuple[NameKind, str], str]) -> Policy:
+        """This policy with each name in `ids` replaced by its Slack ID; other names stay as written."""
+
+        def channel(ref: str | None) -> str | None:
+            return ids.get((NameKind.channel, ref), ref) if ref else ref
+
+        def users(refs: list[str]) -> list[str]:
+            return list(dict.fromkeys(ids.get((NameKind.user, ref), ref) for ref in refs))
+
+        def group(ref: str | None) -> str | None:
+            return ids.get((NameKind.usergroup, ref), ref) if ref else ref
+
+        paths = {
+            key: path.model_copy(
+                update={
+                    "channel": channel(path.channel),
+                    "after_hours_channel": channel(path.after_hours_channel),
+                    "specialists": users(path.specialists),
+                    "usergroup": group(path.usergroup),
+                }
+            )
+            for key, path in self.paths.items()
+        }
+        update: dict[str, Any] = {
+            "paths": paths,
+            "supervisors": self.supervisors.model_copy(
+                update={
+                    "channel": channel(self.supervisors.channel),
+                    "users": users(self.supervisors.users),
+                    "usergroup": group(self.supervisors.usergroup),
+                }
+            ),
+        }
+        if self.digest is not None:
+            update["digest"] = self.digest.model_copy(update={"channel": channel(self.digest.channel)})
+        if self.incident is not None:
+            update["incident"] = self.incident.model_copy(
+                update={
+                    "channel": channel(self.incident.channel),
+                    "responders": users(self.incident.responders),
+                    "usergroup": group(self.incident.usergroup),
+                }
+            )
+        return self.model_copy(update=update)
+
     def targets(self, priority: Priority) -> SlaTargets:
         return self.priorities[priority]
 
@@ -322,7 +404,12 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigurationError(f"{source}: not valid YAML{at}") from None
+        hint = (
+            '; a name that starts with @ must be in quotes, such as "@alex"'
+            if "'@'" in str(getattr(exc, "problem", ""))
+            else ""
+        )
+        raise ConfigurationError(f"{source}: not valid YAML{at}{hint}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: the policy must be a YAML mapping of keys such as paths:")
     try:
@@ -347,18 +434,27 @@ def describe_errors(exc: ValidationError) -> list[str]:
             message = "unknown key (check its spelling)"
         elif error["type"] == "string_pattern_mismatch":
             message = _pattern_hint(loc, error.get("input"))
+        elif error["type"] == "string_type" and error.get("input") is None and _names_a_channel(loc):
+            message = (
+                'is empty; a channel name such as #billing must be in quotes ("#billing"): '
+                "unquoted, YAML reads # as the start of a comment"
+            )
         lines.append(f"{key}: {message[:1].lower()}{message[1:]}")
     return lines
 
 
+def _names_a_channel(loc: list[str]) -> bool:
+    return bool(loc) and "channel" in loc[-1]
+
+
 def _pattern_hint(loc: list[str], value: Any) -> str:
     last = loc[-1] if loc else ""
-    if "channel" in last:
-        kind = "a channel ID such as C0123ABC (in Slack: channel details → About → Channel ID)"
+    if _names_a_channel(loc):
+        kind = 'a channel name such as "#billing" or an ID such as C0123ABC'
     elif last == "usergroup":
-        kind = "a user group ID such as S0123ABC"
+        kind = 'a user group\'s handle such as "@billing-team" or an ID such as S0123ABC'
     elif "specialists" in loc or "users" in loc or "responders" in loc:
-        kind = "a user ID such as U0123ABC (in Slack: profile → ⋮ → Copy member ID)"
+        kind = 'a person\'s handle such as "@alex", their email, or a user ID such as U0123ABC'
     elif "paths" in loc:
         kind = "a short lowercase name such as billing"
     else:

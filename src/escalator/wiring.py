@@ -33,9 +33,10 @@ from escalator.probes import serve_probes
 from escalator.scheduler import Scheduler
 from escalator.services.digest import Digests, record_contacts
 from escalator.services.privacy import RetentionPurge
-from escalator.settings import Settings, load_settings
+from escalator.settings import PolicySettings, Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
+from escalator.slack.names import Resolution, resolve_names
 from escalator.slack.runtime import Runtime
 from escalator.store.database import ACK_WAITS, Store
 from escalator.store.wakeup import OutboxListener
@@ -66,14 +67,17 @@ def exit_with_configuration_error(exc: ConfigurationError) -> NoReturn:
 _BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 
 
-def prepare_start(settings: Settings, policy: Policy) -> None:
-    """Before any worker starts: check the bot token with Slack, create or upgrade the schema, and run
-    `escalator check`'s workspace and policy checks, logging what fails (the app starts anyway)."""
+def prepare_start(settings: Settings, policy: Policy) -> Policy:
+    """Before any worker starts: check the bot token with Slack, create or upgrade the schema, find the
+    IDs of the policy's names, and run `escalator check`'s workspace and policy checks, logging what
+    fails (the app starts anyway). Returns the policy with IDs for its names."""
     gateway = build_gateway(settings)
     identity = verify_bot_token(gateway)
     migrate_or_exit(settings.DATABASE_URL)
+    # Without an answer to auth.test each lookup would wait out SLACK_API_TIMEOUT in turn.
+    policy = resolve_policy(settings, policy, gateway if identity is not None else None)
     checks = policy_checks(policy, SystemClock().now())
-    if identity is not None:  # else each lookup would wait out SLACK_API_TIMEOUT in turn
+    if identity is not None:
         checks += workspace_checks(gateway, policy, identity)
     for check in checks:
         if check.passed is False:
@@ -85,6 +89,48 @@ def prepare_start(settings: Settings, policy: Policy) -> None:
             )
     if not failed(checks):
         log.info("all %d workspace and policy checks passed", len(checks))
+    return policy
+
+
+def resolve_policy(settings: PolicySettings, policy: Policy, gateway: SlackGateway | None) -> Policy:
+    """The policy with the Slack ID of each name it uses (`#billing`, `@alex`): asked of Slack through
+    `gateway` and kept in the database, or, for what Slack was not asked or did not answer, as last
+    found. Exits 2 naming each name found neither way."""
+    names = policy.names()
+    if not names:
+        return policy
+    resolution = resolve_names(gateway, names) if gateway is not None else Resolution()
+    store = Store(settings.DATABASE_URL)
+    try:
+        with store.transaction() as tx:
+            tx.names.remember(resolution.ids, SystemClock().now())
+            kept = tx.names.known([key for key in names if key not in resolution.found])
+    except SQLAlchemyError as exc:
+        log.warning("could not keep or read the policy's Slack IDs (%s)", type(exc).__name__)
+        kept = {}
+    finally:
+        store.dispose()
+    for key, missing in resolution.missing.items():
+        if key in kept:
+            log.warning("%s: %s; using %s, its ID when last found", key[1], missing.reason, kept[key])
+    unknown = [key for key in names if key not in resolution.found and key not in kept]
+    if unknown:
+        exit_with_configuration_error(
+            ConfigurationError(
+                "\n".join(
+                    f"{settings.ESCALATOR_POLICY}: {', '.join(names[key])}: "
+                    + (
+                        resolution.missing[key].reason
+                        if key in resolution.missing
+                        else f"{key[1]} was never found (Slack could not be asked)"
+                    )
+                    for key in unknown
+                )
+            )
+        )
+    if gateway is not None and resolution.found:
+        log.info("found the Slack IDs of the policy's %d names", len(resolution.found))
+    return policy.with_ids({**kept, **resolution.ids})
 
 
 def migrate_or_exit(database_url: str) -> None:

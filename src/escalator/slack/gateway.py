@@ -48,6 +48,10 @@ _FORM_ONLY = frozenset(
         "conversations.info",
         "conversations.history",
         "conversations.replies",
+        "conversations.list",
+        "users.conversations",
+        "users.list",
+        "users.lookupByEmail",
     }
 )
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from escalator.slack.scopes import BOT_SCOPES
+from escalator.standin.workspace import Workspace
 
 BOT_USER_ID = "U0BOT"
 # Methods Slack documents as not reading a JSON body: given one, they miss their arguments.
@@ -25,6 +26,10 @@ FORM_ONLY = {
     "conversations.info",
     "conversations.history",
     "conversations.replies",
+    "conversations.list",
+    "users.conversations",
+    "users.list",
+    "users.lookupByEmail",
 }
 TEAM_ID = "T0TEAM"
 
@@ -70,7 +75,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class SlackStandIn:
-    def __init__(self) -> None:
+    def __init__(self, workspace: Workspace | None = None) -> None:
+        # The channels, people and groups it lists and looks up by name; IDs it does not know still exist.
+        self.workspace = workspace or Workspace()
         self.calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
         # The workspace `escalator check` looks at. Channels and people exist (the bot in every channel)
@@ -243,6 +250,14 @@ class SlackStandIn:
         ]
         return {"ok": True, "messages": shown, "has_more": False}
 
+    @staticmethod
+    def _page(key: str, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        """One page of a cursored list, as Slack pages them (`limit`, `cursor`, `next_cursor`)."""
+        start = int(params.get("cursor") or 0)
+        end = start + int(params.get("limit") or 100)
+        more = str(end) if end < len(items) else ""
+        return {"ok": True, key: items[start:end], "response_metadata": {"next_cursor": more}}
+
     def _default(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
             return {
@@ -277,7 +292,10 @@ class SlackStandIn:
         if method == "files.completeUploadExternal":
             return {"ok": True, "files": [{"id": "F0", "title": "chart"}]}
         if method == "usergroups.users.list":
-            return {"ok": True, "users": self.usergroups.get(str(params.get("usergroup")), [])}
+            group_id = str(params.get("usergroup"))
+            group = self.workspace.group(group_id)
+            members = group.members if group and group_id not in self.usergroups else []
+            return {"ok": True, "users": self.usergroups.get(group_id, members)}
         if method == "conversations.open":
             users = str(params.get("users", "")).split(",")
             return {"ok": True, "channel": {"id": "D" + users[0][1:] if len(users) == 1 else "C0GROUPDM1"}}
@@ -287,19 +305,46 @@ class SlackStandIn:
             channel = str(params.get("channel"))
             if channel in self.unknown:
                 return {"ok": False, "error": "channel_not_found"}
-            fields = {"id": channel, "name": channel.lower(), "is_archived": False, "is_member": True}
+            known = self.workspace.channel(channel)
+            fields = (
+                known.as_slack()
+                if known
+                else {"id": channel, "name": channel.lower(), "is_archived": False, "is_member": True}
+            )
             return {"ok": True, "channel": {**fields, **self.channels.get(channel, {})}}
         if method == "users.info":
             user = str(params.get("user"))
             if user in self.unknown:
                 return {"ok": False, "error": "user_not_found"}
+            person = self.workspace.person(user)
+            if person is not None:
+                return {"ok": True, "user": person.as_slack()}
             return {
                 "ok": True,
                 "user": {"id": user, "name": user.lower(), "deleted": user in self.deactivated},
             }
         if method == "usergroups.list":
             groups = [{"id": g, "handle": g.lower(), "date_delete": 0} for g in self.usergroups]
+            groups += [g.as_slack() for g in self.workspace.groups if g.id not in self.usergroups]
             return {"ok": True, "usergroups": [g for g in groups if g["id"] not in self.unknown]}
+        if method == "conversations.list":
+            # A private channel shows only to a bot that is in it.
+            seen = [c.as_slack() for c in self.workspace.channels if c.is_member or not c.is_private]
+            return self._page("channels", seen, params)
+        if method == "users.conversations":
+            mine = [c.as_slack() for c in self.workspace.channels if c.is_member and not c.is_archived]
+            return self._page("channels", mine, params)
+        if method == "users.list":
+            bot = {"id": BOT_USER_ID, "name": "escalator", "is_bot": True, "deleted": False, "profile": {}}
+            return self._page("members", [bot, *(p.as_slack() for p in self.workspace.people)], params)
+        if method == "users.lookupByEmail":
+            email = str(params.get("email", "")).lower()
+            person = next((p for p in self.workspace.people if p.email.lower() == email), None)
+            return (
+                {"ok": True, "user": person.as_slack()}
+                if person
+                else {"ok": False, "error": "users_not_found"}
+            )
         if method in ("views.open", "views.update", "views.publish"):
             return {"ok": True, "view": {"id": f"V{next(self._ts):08d}"}}
         return {"ok": True}

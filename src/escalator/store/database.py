@@ -27,6 +27,7 @@ from escalator.domain.history import HistoryEntry
 from escalator.store.gauges import GaugeQueries
 from escalator.store.incidents import IncidentRepository
 from escalator.store.insight import InsightQueries
+from escalator.store.names import NameRepository
 from escalator.store.processes import DeliveryProcessRepository
 from escalator.store.rates import RateLimitRepository
 from escalator.store.repositories import (
@@ -86,6 +87,7 @@ class Transaction:
         self.incidents = IncidentRepository(session)
         self.rates = RateLimitRepository(session)
         self.processes = DeliveryProcessRepository(session)
+        self.names = NameRepository(session)
 
 
 class Store:

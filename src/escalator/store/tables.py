@@ -171,6 +171,17 @@ delivery_processes = Table(
     Column("seen_at", UtcDateTime, nullable=False),
 )
 
+# The Slack IDs the policy's names (`#billing`, `@alex`, `@billing-team`) were last found to have: a
+# process that starts while Slack cannot be asked uses these.
+slack_names = Table(
+    "slack_names",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # channel, user or usergroup
+    Column("name", String(255), primary_key=True),  # as the policy writes it
+    Column("slack_id", String(40), nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=False),
+)
+
 # The audit trail: every transition, who made it, when, from which state to which, and why.
 escalation_events = Table(
     "escalation_events",
