@@ -14,7 +14,9 @@ from escalator.wiring import build_worker, configure_logging, load_configuration
 def main() -> None:
     configure_logging()
     settings, policy = load_configuration()
-    policy = prepare_start(settings, policy)  # token, migrations and go-live checks, once, before any process starts
+    policy = prepare_start(
+        settings, policy
+    )  # token, migrations and go-live checks, once, before any process starts
     if settings.socket_mode:
         serve_socket_mode(settings, build_worker(settings, policy))
     else:

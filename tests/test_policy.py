@@ -49,7 +49,7 @@ def test_a_missing_key_is_named_by_its_path():
         (
             "channel: C0123TECH",
             "channel: #tech",
-            'paths.technical.channel: is empty; a channel name such as #billing must be in quotes',
+            "paths.technical.channel: is empty; a channel name such as #billing must be in quotes",
         ),
         (
             "specialists: [U0TECH]",

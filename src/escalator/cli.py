@@ -304,6 +304,13 @@ def forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo(args: argparse.Namespace) -> int:
+    """Try Escalator without Slack: the real app plays a whole escalation against a built-in stand-in."""
+    from escalator.demo import run_demo  # only the demo needs the stand-in
+
+    return run_demo(args.dir, step_by_step=args.step, keep=args.keep)
+
+
 def check(_: argparse.Namespace) -> int:
     """Check a deployment before go-live: environment, policy, database, and the live Slack workspace."""
     results: list[Check] = []
@@ -414,6 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("path", help="the file to write (or a folder: a dated file in it)")
     copy.set_defaults(run=backup)
     commands.add_parser("check", help=check.__doc__).set_defaults(run=check)
+    trying = commands.add_parser("demo", help=demo.__doc__)
+    trying.add_argument("--step", action="store_true", help="wait for Enter before each step")
+    trying.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the app and the stand-in running afterwards, to look around",
+    )
+    trying.add_argument(
+        "--dir", type=Path, help="write the database and transcript here (default: a new temporary folder)"
+    )
+    trying.set_defaults(run=demo)
     show = commands.add_parser("history", help=history.__doc__)
     show.add_argument("reference", help="the escalation, such as ESC-42")
     show.set_defaults(run=history)

@@ -117,6 +117,7 @@ class SlackSender:
         *,
         action_ts: str | None = None,
         channel_id: str = "C0123BILL",
+        message_ts: str = "1764000000.000001",
     ) -> requests.Response:
         """A button press on a card (or a private message), as a block_actions payload."""
         n = next(_ids)
@@ -129,13 +130,13 @@ class SlackSender:
                 "token": "legacy-verification-token",
                 "container": {
                     "type": "message",
-                    "message_ts": "1764000000.000001",
+                    "message_ts": message_ts,
                     "channel_id": channel_id,
                     "is_ephemeral": False,
                 },
                 "trigger_id": f"{n}.7777.trigger",
                 "channel": {"id": channel_id, "name": "billing"},
-                "message": {"type": "message", "ts": "1764000000.000001", "text": "card"},
+                "message": {"type": "message", "ts": message_ts, "text": "card"},
                 "response_url": f"{self.response_url}/{n}",
                 "actions": [
                     {

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from escalator.slack.scopes import BOT_SCOPES
+from escalator.standin.page import render_page
 from escalator.standin.workspace import Workspace
 
 BOT_USER_ID = "U0BOT"
@@ -102,6 +103,15 @@ class SlackStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 stub._handle(self)
+
+            def do_GET(self) -> None:
+                """What the workspace shows, as a plain web page (`escalator demo --keep`)."""
+                page = render_page(stub).encode()
+                self.send_response(200 if self.path in ("/", "/index.html") else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
 
             def log_message(self, *args: Any) -> None:
                 pass
