@@ -26,6 +26,7 @@ from escalator.domain.escalation import Escalation, parse_reference
 from escalator.domain.history import HistoryEntry
 from escalator.domain.messages import recipient
 from escalator.errors import ConfigurationError
+from escalator.init import InitStopped, console, run_init
 from escalator.logs import remember_secrets
 from escalator.metrics import share_between_processes
 from escalator.policy import Policy, load_policy
@@ -311,6 +312,18 @@ def demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir, step_by_step=args.step, keep=args.keep)
 
 
+def init(args: argparse.Namespace) -> int:
+    """Set up in the terminal: asks for the bot token and the channels and people of each path, and
+    writes a commented policy.yml with names (and the secrets into .env, and the database)."""
+    try:
+        return run_init(console(), force=args.force)
+    except InitStopped as exc:
+        print(f"\nescalator: init stopped, nothing more written: {exc}", file=sys.stderr)
+        return 2
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
+
+
 def check(_: argparse.Namespace) -> int:
     """Check a deployment before go-live: environment, policy, database, and the live Slack workspace."""
     results: list[Check] = []
@@ -421,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("path", help="the file to write (or a folder: a dated file in it)")
     copy.set_defaults(run=backup)
     commands.add_parser("check", help=check.__doc__).set_defaults(run=check)
+    setup = commands.add_parser("init", help=init.__doc__)
+    setup.add_argument("--force", action="store_true", help="replace ESCALATOR_POLICY's file without asking")
+    setup.set_defaults(run=init)
     trying = commands.add_parser("demo", help=demo.__doc__)
     trying.add_argument("--step", action="store_true", help="wait for Enter before each step")
     trying.add_argument(

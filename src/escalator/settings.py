@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from escalator.errors import ConfigurationError
@@ -27,6 +27,16 @@ _HINTS = {
     "ESCALATOR_API_TOKEN": "use a long random string (16 characters or more), or unset it",
     "LOG_FORMAT": "use text (the default) or json",
 }
+
+
+def _api_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    # slack_sdk joins method names onto the base URL, which must end with a slash.
+    return value if value.endswith("/") else value + "/"
+
+
+ApiUrl = Annotated[str, AfterValidator(_api_url)]
 
 
 class DatabaseSettings(BaseSettings):
@@ -62,7 +72,7 @@ class Settings(PolicySettings):
     # Bearer token for POST /api/contacts; the endpoint is off while this is unset.
     ESCALATOR_API_TOKEN: str | None = Field(default=None, min_length=16)
     PORT: int = Field(default=3000, ge=1, le=65535)
-    SLACK_API_URL: str = "https://slack.com/api/"
+    SLACK_API_URL: ApiUrl = "https://slack.com/api/"
     ESCALATOR_WORKERS: int = Field(default=2, ge=1, le=64)
     ESCALATOR_THREADS: int = Field(default=8, ge=1, le=256)
     # Seconds between two passes of the background deliverer over what is due.
@@ -94,17 +104,18 @@ class Settings(PolicySettings):
             raise ValueError("an app-level token starts with xapp-")
         return value
 
-    @field_validator("SLACK_API_URL")
-    @classmethod
-    def _api_url_shape(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        # slack_sdk joins method names onto the base URL, which must end with a slash.
-        return value if value.endswith("/") else value + "/"
-
     @property
     def socket_mode(self) -> bool:
         return self.SLACK_APP_TOKEN is not None
+
+
+class SetupSettings(PolicySettings):
+    """What `escalator init` reads: where Slack's Web API is, and the secrets if they are set already."""
+
+    SLACK_BOT_TOKEN: str | None = None
+    SLACK_SIGNING_SECRET: str | None = None
+    SLACK_API_URL: ApiUrl = Settings.model_fields["SLACK_API_URL"].default
+    SLACK_API_TIMEOUT: float = Settings.model_fields["SLACK_API_TIMEOUT"].default
 
 
 SettingsT = TypeVar("SettingsT", bound=DatabaseSettings)

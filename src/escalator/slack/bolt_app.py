@@ -42,16 +42,14 @@ _BOLT_LOG.addFilter(lambda record: "`token` will be unused" not in record.getMes
 
 def build_gateway(settings: Settings, pacer: Pacer | None = None) -> SlackGateway:
     """The Web API, paced by `pacer` (without one: only for calls made where no database is at hand)."""
+    return web_api(settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL, settings.SLACK_API_TIMEOUT, pacer)
+
+
+def web_api(token: str, base_url: str, timeout: float, pacer: Pacer | None = None) -> SlackGateway:
     return SlackGateway(
         # A hung Slack call must not hold a worker thread for long. No retries inside the client:
         # the outbox retries with backoff, and a quick blind retry could post a message twice.
-        PooledWebClient(
-            token=settings.SLACK_BOT_TOKEN,
-            base_url=settings.SLACK_API_URL,
-            timeout=settings.SLACK_API_TIMEOUT,
-            retry_handlers=[],
-            logger=_SDK_LOG,
-        ),
+        PooledWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], logger=_SDK_LOG),
         pacer,
     )
 

@@ -37,6 +37,11 @@ def render_template(name: str, **context: Any) -> dict[str, Any]:
     return json.loads(_environment().get_template(name).render(**context))
 
 
+def render_text(name: str, **context: Any) -> str:
+    """A template that is text, not Block Kit (the policy `escalator init` writes)."""
+    return _environment().get_template(name).render(**context) + "\n"
+
+
 @dataclass(frozen=True)
 class SlackMessage:
     """`text` is the notification and screen-reader fallback; `blocks` what the message shows."""
