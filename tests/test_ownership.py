@@ -67,6 +67,11 @@ def test_claim_update_resolve_close(running_app: RunningApp, slack_api: SlackSta
     updated = slack_api.wait_for("chat.update")[-1]
     assert (updated.params["channel"], updated.params["ts"]) == (BILLING, card_ts)
     assert "Claimed by <@U0ALEX>" in shown(updated)
+    # The footer names who may claim while it is open, and only its owner once it is claimed.
+    posted = next(c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == BILLING)
+    assert "Billing specialists: <@U0ALEX>, <@U0SAM> · react with :eyes: to claim" in shown(posted)
+    assert "Owner: <@U0ALEX> · react with :white_check_mark: to resolve" in shown(updated)
+    assert "<@U0SAM>" not in shown(updated)
     assert '"action_id": "post_update"' in shown(updated) and '"action_id": "claim"' not in shown(updated)
     app.settle()
     thread = [c for c in slack_api.calls_to("chat.postMessage") if c.params.get("thread_ts") == card_ts]

@@ -235,6 +235,7 @@ def _card_context(escalation: Escalation, policy: Policy, *, in_channel: bool = 
         "approval_note": _approval_note(escalation),
         "clocks": clocks(escalation, policy),
         "owners": phrases.owners(escalation, policy),
+        "may_claim": phrases.who_may_claim(escalation, policy),
         "reactions": policy.reactions,
         "buttons": card_buttons(escalation, policy),
         "removed_at": escalation.personal_data_removed_at,

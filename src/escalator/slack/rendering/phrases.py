@@ -54,6 +54,13 @@ def owners(escalation: Escalation, policy: Policy) -> str:
     return mentions(path.specialists, path.usergroup)
 
 
+def who_may_claim(escalation: Escalation, policy: Policy) -> str:
+    """Whom `owners` names: "Billing specialists", or "Supervisors" for a case escalated up."""
+    if escalation.escalation_type is EscalationType.hierarchical or escalation.path_key not in policy.paths:
+        return "Supervisors"
+    return f"{policy.paths[escalation.path_key].label} specialists"
+
+
 def mentions(users: list[str], usergroup: str | None) -> str:
     parts = [f"<!subteam^{usergroup}>"] if usergroup else []
     parts += [f"<@{user}>" for user in users]
