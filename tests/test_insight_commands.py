@@ -15,7 +15,7 @@ from test_digest import TUESDAY, tuesday  # noqa: F401  (the fixture)
 
 from escalator.cli import main
 from escalator.policy import Policy
-from escalator.standin.web_api import SlackStandIn
+from escalator.standin.web_api import Reply, SlackStandIn
 from escalator.store.database import Store
 
 TOKEN = "a-long-random-api-token"
@@ -58,9 +58,31 @@ def test_digest_posts_through_slack_api_url(
 
     (post,) = slack_api.calls_to("chat.postMessage")
     assert post.params["channel"] == "C0123SUP" and "Tuesday 24 November" in post.params["text"]
-    assert "posted the digest for 2026-11-24" in capsys.readouterr().out
+    # The way the scheduled digest goes: its chart follows in its thread.
+    (chart,) = slack_api.calls_to("files.completeUploadExternal")
+    assert (chart.params["channel_id"], chart.params["thread_ts"]) == ("C0123SUP", post.response["ts"])
+    assert "posted the digest for 2026-11-24 to C0123SUP with its chart" in capsys.readouterr().out
     with tuesday.transaction() as tx:  # the scheduler will not post that day again
         assert not tx.insight.start_digest(TUESDAY, datetime.now(UTC))
+
+
+def test_digest_slack_refuses_is_told_and_kept_for_the_outbox(
+    tuesday: Store,  # noqa: F811
+    cli_env: Path,
+    slack_api: SlackStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
+    slack_api.script("chat.postMessage", Reply.error("not_in_channel"))
+
+    assert main(["digest", "--date", "2026-11-24"]) == 1
+
+    assert "Slack did not take the digest: not_in_channel" in capsys.readouterr().err
+    with tuesday.reading() as tx:
+        assert [m.kind for m in tx.outbox.dead()] == ["post_digest"]  # `escalator outbox retry` posts it
 
 
 def test_export_as_csv_and_json_lines(tuesday: Store, cli_env: Path, capsys):  # noqa: F811

@@ -35,13 +35,13 @@ from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
 from escalator.services.privacy import forget_account
 from escalator.settings import DatabaseSettings, PolicySettings, Settings, SettingsT, load_settings
-from escalator.slack.bolt_app import build_gateway
-from escalator.slack.gateway import SlackCallFailed
+from escalator.slack.bolt_app import build_gateway, build_runtime
 from escalator.slack.rendering.digest import digest_as_text, render_digest
 from escalator.store.backup import backup_sqlite, sqlite_file
 from escalator.store.database import Store
-from escalator.store.repositories import DeadMessage
+from escalator.store.repositories import DEAD, DELIVERED, DeadMessage
 from escalator.wiring import (
+    build_delivery,
     build_worker,
     configure_logging,
     exit_with_configuration_error,
@@ -224,27 +224,43 @@ def digest(args: argparse.Namespace) -> int:
         policy = resolve_policy(settings, policy, build_gateway(settings))
     store = _open_store(settings.DATABASE_URL)
     clock = SystemClock()
-    digests = Digests(store, policy, clock)
+    day = args.date or yesterday(clock.now(), policy)
     try:
-        built = digests.build(args.date or yesterday(clock.now(), policy))
-        if not args.dry_run:
-            digests.mark_posted(built.day)
+        if args.dry_run:
+            print(digest_as_text(render_digest(Digests(store, policy, clock).build(day), policy)))
+            return 0
+        assert isinstance(settings, Settings) and policy.digest is not None
+        return _post_digest(settings, policy, store, day)
     finally:
         store.dispose()
-    rendered = render_digest(built, policy)
-    if args.dry_run:
-        print(digest_as_text(rendered))
-        return 0
-    assert isinstance(settings, Settings) and policy.digest is not None
+
+
+def _post_digest(settings: Settings, policy: Policy, store: Store, day: date) -> int:
+    """The way the scheduled digest goes, chart and all: queued, then delivered here at once (a running
+    delivery process that takes it first sends it instead; a lease keeps it to one)."""
+    ids = Digests(store, policy, SystemClock()).queue(day)
+    delivery = build_delivery(settings, policy, build_runtime(settings, policy, store, SystemClock()))
     try:
-        build_gateway(settings).call(
-            "chat.postMessage", channel=policy.digest.channel, **rendered.as_params()
+        delivery.engine.deliver(ids)
+    finally:
+        delivery.listener.close()
+    with store.reading() as tx:
+        post, chart = (tx.outbox.get(message_id) for message_id in ids)
+    assert post is not None and chart is not None and policy.digest is not None
+    if post.status == DELIVERED:
+        with_chart = " with its chart" if chart.status == DELIVERED else " (its chart follows)"
+        print(f"posted the digest for {day} to {policy.digest.channel}{with_chart}")
+        return 0
+    if post.status == DEAD:
+        print(f"escalator: Slack did not take the digest: {post.error}", file=sys.stderr)
+    else:
+        why = post.error or "its turn has not come"
+        print(
+            f"escalator: Slack did not take the digest yet ({why}); it stays queued, and a running "
+            "delivery process (`escalator deliver`) posts it",
+            file=sys.stderr,
         )
-    except SlackCallFailed as exc:
-        print(f"escalator: Slack did not take the digest: {exc.error}", file=sys.stderr)
-        return 1
-    print(f"posted the digest for {built.day} to {policy.digest.channel}")
-    return 0
+    return 1
 
 
 def export(args: argparse.Namespace) -> int:

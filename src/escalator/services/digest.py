@@ -12,7 +12,7 @@ from escalator.domain.messages import Message
 from escalator.domain.metrics import Attainment, TargetFacts, attainment, median, outcome, percentile
 from escalator.domain.sla import Target
 from escalator.policy import Policy, Priority
-from escalator.store.database import Store
+from escalator.store.database import Store, Transaction
 from escalator.store.insight import Window
 
 REPEAT_WITHIN = timedelta(days=30)
@@ -132,18 +132,24 @@ class Digests:
             day = self.due_day(now, first_run=not tx.insight.any_digest())
             if day is None or not tx.insight.start_digest(day, now):
                 return []
-            # The digest, then its chart in the digest's thread.
-            payload = {"day": day.isoformat()}
-            assert self._policy.digest is not None
-            return [
-                tx.outbox.add(Message.post_digest, now, None, payload, to=self._policy.digest.channel),
-                tx.outbox.add(Message.post_digest_chart, now, None, payload),
-            ]
+            return self._queue(tx, day, now)
 
-    def mark_posted(self, day: date) -> None:
-        """A digest posted by hand (`escalator digest`) counts: the scheduler won't post that day again."""
+    def queue(self, day: date) -> list[int]:
+        """A digest asked for by hand (`escalator digest`): left for delivery as the scheduled one is,
+        chart included; the scheduler will not post that day's again."""
+        now = self._clock.now()
         with self._store.transaction() as tx:
-            tx.insight.start_digest(day, self._clock.now())
+            tx.insight.start_digest(day, now)
+            return self._queue(tx, day, now)
+
+    def _queue(self, tx: Transaction, day: date, now: datetime) -> list[int]:
+        # The digest, then its chart in the digest's thread.
+        payload = {"day": day.isoformat()}
+        assert self._policy.digest is not None
+        return [
+            tx.outbox.add(Message.post_digest, now, None, payload, to=self._policy.digest.channel),
+            tx.outbox.add(Message.post_digest_chart, now, None, payload),
+        ]
 
     def record_contacts(self, day: date, contacts: int) -> None:
         record_contacts(self._store, self._clock, day, contacts)
