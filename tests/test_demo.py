@@ -27,39 +27,6 @@ def _bare_env(tmp_path: Path) -> dict[str, str]:
     return {**env, "HOME": str(tmp_path)}
 
 
-def test_the_demo_plays_the_whole_story_with_nothing_set_up(tmp_path: Path):
-    folder = tmp_path / "demo"
-    result = subprocess.run(
-        [sys.executable, "-m", "escalator", "demo", "--dir", str(folder)],
-        cwd=tmp_path,
-        env=_bare_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    # Who sees what, readably: the card with its buttons, the warm transfer, the reminder, the digest.
-    assert "▸ #billing: Escalator posts\n    │ ESC-1 · P2 · Billing" in out
-    assert "[Claim]  [Resolve]  [Reassign]  [Escalate up / move]  [Cancel]" in out
-    assert "Customer: Jane Doe" in out and "Double charge on invoice #789" in out
-    assert "▸ #billing in the card's thread: Escalator posts" in out
-    assert "▸ @maya gets a private message from Escalator" in out and "Reminder 1 of 2" in out
-    assert "State: 🔒 Closed · customer satisfaction 5/5" in out
-    assert "▸ #support-leads: Escalator posts\n    │ Escalations digest" in out
-    assert "#billing → C0BILLING" in out and "sam@example.com → U0SAM" in out
-    assert "✓ the story played in" in out
-    # What it wrote, and what the database holds.
-    assert (folder / "transcript.txt").read_text().strip() == out.strip()
-    assert f"the database:  {folder / 'escalator.db'}" in out
-    store = Store(f"sqlite:///{folder / 'escalator.db'}")
-    with store.reading() as tx:
-        case = tx.session.scalars(select(Escalation)).one()
-    store.dispose()
-    assert (case.state, case.csat, case.card_channel_id) == (State.closed, 5, "C0BILLING")
-
-
 def test_a_step_that_fails_is_named_and_the_demo_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def refusing_billing(folder: Path) -> demo_app.Stage:
         stage = demo_app.open_stage(folder)
@@ -81,9 +48,11 @@ def test_a_step_that_fails_is_named_and_the_demo_exits_1(tmp_path: Path, monkeyp
     assert "▸ #support-leads: Escalator posts" in out.getvalue()
 
 
-def test_step_waits_for_enter_and_keep_leaves_the_workspace_to_look_at(tmp_path: Path):
+def test_the_demo_plays_the_whole_story_with_nothing_set_up(tmp_path: Path):
+    """With --step (Enter before each step) and --keep (the workspace left running, as a web page)."""
+    folder = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "escalator", "demo", "--step", "--keep", "--dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "escalator", "demo", "--step", "--keep", "--dir", str(folder)],
         cwd=tmp_path,
         env=_bare_env(tmp_path),
         stdin=subprocess.PIPE,
@@ -97,7 +66,7 @@ def test_step_waits_for_enter_and_keep_leaves_the_workspace_to_look_at(tmp_path:
     lines = []
     for line in process.stdout:
         lines.append(line)
-        if line.startswith("(open http://"):
+        if line.startswith("(open http://") or line.startswith("✗"):
             break
     page_url = lines[-1].split()[1]
     try:
@@ -106,8 +75,27 @@ def test_step_waits_for_enter_and_keep_leaves_the_workspace_to_look_at(tmp_path:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     out = "".join(lines)
+    assert process.returncode == 0, out + (process.stderr.read() if process.stderr else "")
     assert out.count("[Enter for the next step]") == 8
-    assert process.returncode == 0
+    # Who sees what, readably: the card with its buttons, the warm transfer, the reminder, the digest.
+    assert "▸ #billing: Escalator posts\n    │ ESC-1 · P2 · Billing" in out
+    assert "[Claim]  [Resolve]  [Reassign]  [Escalate up / move]  [Cancel]" in out
+    assert "Customer: Jane Doe" in out and "Double charge on invoice #789" in out
+    assert "▸ #billing in the card's thread: Escalator posts" in out
+    assert "▸ @maya gets a private message from Escalator" in out and "Reminder 1 of 2" in out
+    assert "State: 🔒 Closed · customer satisfaction 5/5" in out
+    assert "▸ #support-leads: Escalator posts\n    │ Escalations digest" in out
+    assert "#billing → C0BILLING" in out and "sam@example.com → U0SAM" in out
+    assert "✓ the story played in" in out
+    # What it wrote, and what the database holds.
+    assert f"the database:  {folder / 'escalator.db'}" in out
+    assert "Escalations digest" in (folder / "transcript.txt").read_text()
+    store = Store(f"sqlite:///{folder / 'escalator.db'}")
+    with store.reading() as tx:
+        case = tx.session.scalars(select(Escalation)).one()
+    store.dispose()
+    assert (case.state, case.csat, case.card_channel_id) == (State.closed, 5, "C0BILLING")
+    # The workspace as a page: each channel as it shows now (the card in its latest version).
     assert "<h2>#billing</h2>" in page and "ESC-1 · P2 · Billing" in page
-    assert "Closed · customer satisfaction 5/5" in page  # the card as it shows now, not as first posted
+    assert "Closed · customer satisfaction 5/5" in page
     assert "<h2>@maya (their DM with Escalator)</h2>" in page
