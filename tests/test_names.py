@@ -12,6 +12,7 @@ from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET, make_se
 from escalator.cli import main as escalator
 from escalator.slack.bolt_app import build_gateway
 from escalator.slack.names import resolve_names
+from escalator.slack.scopes import BOT_SCOPES
 from escalator.standin.sender import SlackSender, handoff_values
 from escalator.standin.web_api import SlackStandIn
 from escalator.standin.workspace import Person, example_workspace
@@ -153,3 +154,18 @@ def test_a_name_never_found_stops_the_start_and_says_which(tmp_path: Path, works
 
     assert result.returncode == 2, result.stderr
     assert "policy.yml: paths.billing.channel: no channel #biling; did you mean #billing?" in result.stderr
+
+
+def test_the_email_scope_is_asked_for_only_when_the_policy_names_someone_by_email(
+    named_deployment: Path, workspace_api: SlackStandIn, capsys: pytest.CaptureFixture[str]
+):
+    workspace_api.scopes = set(BOT_SCOPES) - {"users:read.email"}  # installed before it was added
+
+    code, lines = check(capsys)
+    assert code == 1
+    assert "✗ slack scopes: missing users:read.email (finding the people the policy names by email)" in lines
+
+    named_deployment.write_text(NAMED_POLICY_YAML.replace('["@alex", sam@example.com]', '["@alex", "@sam"]'))
+    code, lines = check(capsys)
+    assert code == 0, "\n".join(lines)
+    assert "✓ slack scopes: all 14 scopes the app uses are granted" in lines

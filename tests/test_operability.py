@@ -64,7 +64,7 @@ def test_check_passes_a_ready_deployment_line_by_line(deployment: Path, capsys: 
 
     assert code == 0, "\n".join(lines)
     assert "✓ slack token: signed in as bot user U0BOT in Example" in lines
-    assert "✓ slack scopes: all 15 scopes the app uses are granted" in lines
+    assert "✓ slack scopes: all 14 scopes the app uses are granted" in lines
     # Each channel once, with every key that names it.
     assert (
         "✓ channel C0123SUP (supervisors.channel, digest.channel): #c0123sup exists and the bot is a member"

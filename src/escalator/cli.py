@@ -16,6 +16,7 @@ import sqlite3
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,9 +40,9 @@ from escalator.slack.bolt_app import build_gateway, build_runtime
 from escalator.slack.rendering.digest import digest_as_text, render_digest
 from escalator.store.backup import backup_sqlite, sqlite_file
 from escalator.store.database import Store
-from escalator.store.repositories import DEAD, DELIVERED, DeadMessage
+from escalator.store.repositories import DEAD, DELIVERED, PENDING, DeadMessage
 from escalator.wiring import (
-    build_delivery,
+    build_engine,
     build_worker,
     configure_logging,
     exit_with_configuration_error,
@@ -236,17 +237,20 @@ def digest(args: argparse.Namespace) -> int:
 
 
 def _post_digest(settings: Settings, policy: Policy, store: Store, day: date) -> int:
-    """The way the scheduled digest goes, chart and all: queued, then delivered here at once (a running
-    delivery process that takes it first sends it instead; a lease keeps it to one)."""
+    """The way the scheduled digest goes, chart and all: queued, then delivered here at once. A running
+    delivery process may take it first (its commit wakes them): then this waits for its outcome."""
+    engine = build_engine(settings, policy, build_runtime(settings, policy, store, SystemClock()))
     ids = Digests(store, policy, SystemClock()).queue(day)
-    delivery = build_delivery(settings, policy, build_runtime(settings, policy, store, SystemClock()))
-    try:
-        delivery.engine.deliver(ids)
-    finally:
-        delivery.listener.close()
-    with store.reading() as tx:
-        post, chart = (tx.outbox.get(message_id) for message_id in ids)
-    assert post is not None and chart is not None and policy.digest is not None
+    engine.deliver(ids)
+    deadline = monotonic() + 2 * settings.SLACK_API_TIMEOUT
+    while True:
+        with store.reading() as tx:
+            post, chart = (tx.outbox.get(message_id) for message_id in ids)
+        assert post is not None and chart is not None and policy.digest is not None
+        settled = post.status == DEAD or (post.status == DELIVERED and chart.status != PENDING)
+        if settled or monotonic() > deadline:
+            break
+        sleep(0.2)
     if post.status == DELIVERED:
         with_chart = " with its chart" if chart.status == DELIVERED else " (its chart follows)"
         print(f"posted the digest for {day} to {policy.digest.channel}{with_chart}")

@@ -109,6 +109,7 @@ def run_init(terminal: Terminal, *, force: bool) -> int:
     except ConfigurationError as exc:  # each answer was checked as it was typed: this would be a bug
         say(f"✗ the policy came out invalid, so it is not written:\n{exc}")
         return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     say(f"\n✓ wrote {target} ({len(policy.paths)} paths, names kept as names)")
     _keep_secrets(
@@ -226,6 +227,8 @@ def _owners(gateway: SlackGateway, terminal: Terminal, answer: str) -> Owners:
     for item in wanted:
         if not (item.startswith("@") or "@" in item):
             raise ValueError(f"{item!r}: write a handle with @ (@alex), an email, or a group (@billing-team)")
+        if any(c.isspace() for c in item):
+            raise ValueError(f"{item!r}: a handle has no spaces; write their Slack handle or their email")
     lookups: dict[tuple[NameKind, str], list[str]] = {}
     for item in wanted:
         lookups[(NameKind.user, item)] = []
@@ -302,8 +305,11 @@ def _keep_secrets(say: Callable[[str], None], typed: dict[str, str | None]) -> N
     if not lines:
         return
     env = Path(".env")
+    if env.exists() and not env.read_bytes().endswith(b"\n") and env.stat().st_size:
+        lines.insert(0, "\n")  # the last line there stays whole
     fd = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
         out.writelines(lines)
+    env.chmod(0o600)  # an existing file too: it now holds the secrets
     names = " and ".join(name for name, value in typed.items() if value)
     say(f"✓ added {names} to {env.resolve()} (readable by you only; keep it out of version control)")

@@ -110,6 +110,13 @@ def resolve_policy(settings: PolicySettings, policy: Policy, gateway: SlackGatew
         kept = {}
     finally:
         store.dispose()
+    # Only what Slack could not be asked falls back to the IDs last found: a name Slack answered for
+    # (gone, archived, ambiguous) is the policy's to fix.
+    kept = {
+        key: slack_id
+        for key, slack_id in kept.items()
+        if resolution.missing.get(key) is None or resolution.missing[key].transient
+    }
     for key, missing in resolution.missing.items():
         if key in kept:
             log.warning("%s: %s; using %s, its ID when last found", key[1], missing.reason, kept[key])
@@ -221,25 +228,31 @@ def build_delivery(
 ) -> Delivery:
     """With `senders`, passes hand messages to them (the delivery process); without, each message is
     sent by whoever runs the pass."""
+    store, clock = runtime.store, runtime.clock
+    listener = OutboxListener(settings.DATABASE_URL)
+    engine = build_engine(settings, policy, runtime, senders, on_done=listener.nudge)
+    scheduler = Scheduler(
+        runtime.reminders, Digests(store, policy, clock), RetentionPurge(store, policy, clock)
+    )
+    queue = engine.queue
+    loop = DeliveryLoop(scheduler, engine, queue, listener, store, clock, settings.ESCALATOR_TICK)
+    return Delivery(engine, queue, scheduler, loop, listener, senders)
+
+
+def build_engine(
+    settings: Settings,
+    policy: Policy,
+    runtime: Runtime,
+    senders: ThreadPoolExecutor | None = None,
+    on_done: Callable[[], None] = lambda: None,
+) -> Engine:
+    """The delivery engine alone: what a command that delivers its own messages once needs (no wake-up
+    bell, which a running delivery process owns)."""
     store, clock, gateway = runtime.store, runtime.clock, runtime.gateway
     assert isinstance(gateway.pacer, Pacer)
     queue = OutboxQueue(store, clock, gateway.pacer, settings.SLACK_API_TIMEOUT, policy.supervisors.channel)
     handlers = all_handlers(Delivering(gateway, Poster(gateway), store, policy, clock, runtime.directory))
-    listener = OutboxListener(settings.DATABASE_URL)
-    engine = Engine(
-        queue,
-        gateway.pacer,
-        handlers,
-        clock,
-        senders,
-        settings.ESCALATOR_THREADS,
-        on_done=listener.nudge,
-    )
-    scheduler = Scheduler(
-        runtime.reminders, Digests(store, policy, clock), RetentionPurge(store, policy, clock)
-    )
-    loop = DeliveryLoop(scheduler, engine, queue, listener, store, clock, settings.ESCALATOR_TICK)
-    return Delivery(engine, queue, scheduler, loop, listener, senders)
+    return Engine(queue, gateway.pacer, handlers, clock, senders, settings.ESCALATOR_THREADS, on_done=on_done)
 
 
 class Worker:

@@ -58,6 +58,10 @@ class Engine:
         self._on_done = on_done
         self._stopping = threading.Event()
 
+    @property
+    def queue(self) -> OutboxQueue:
+        return self._queue
+
     def deliver(self, message_ids: Iterable[int]) -> None:
         """Deliver these messages now, in order, here, as far as Slack's limits and their lanes allow
         (the rest wait for a pass, as does everything if the database fails meanwhile)."""

@@ -10,6 +10,7 @@ import logging
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -66,6 +67,7 @@ class Stage:
     worker: Worker
     app_url: str
     _server: WSGIServer
+    _restore_logging: Callable[[], None]
 
     @property
     def database(self) -> Path:
@@ -80,15 +82,31 @@ class Stage:
         self._server.server_close()
         self.worker.close()
         self.stand_in.stop()
+        self._restore_logging()
 
 
 def open_stage(folder: Path) -> Stage:
+    """The app started against the stand-in, on a new database in `folder` (one left by an earlier
+    run is replaced: the story's day and its digest start afresh)."""
     folder.mkdir(parents=True, exist_ok=True)
+    for leftover in ("escalator.db", "escalator.db-wal", "escalator.db-shm"):
+        (folder / leftover).unlink(missing_ok=True)
     policy_path = folder / "policy.yml"
     with resources.as_file(resources.files("escalator.demo") / "policy.yml") as packaged:
         shutil.copyfile(packaged, policy_path)
-    _log_to(folder / "escalator.log")
+    restore_logging = _log_to(folder / "escalator.log")
     stand_in = SlackStandIn(example_workspace()).start()
+    try:
+        return _start(folder, policy_path, stand_in, restore_logging)
+    except BaseException:  # prepare_start exits on a bad configuration: leave nothing running
+        stand_in.stop()
+        restore_logging()
+        raise
+
+
+def _start(
+    folder: Path, policy_path: Path, stand_in: SlackStandIn, restore_logging: Callable[[], None]
+) -> Stage:
     settings = Settings(
         SLACK_BOT_TOKEN="xoxb-escalator-demo",
         SLACK_SIGNING_SECRET=secrets.token_hex(16),
@@ -110,7 +128,7 @@ def open_stage(folder: Path) -> Stage:
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     app_url = f"http://127.0.0.1:{server.server_port}"
     slack = SlackSender(app_url, settings.SLACK_SIGNING_SECRET, stand_in.response_url)
-    return Stage(folder, stand_in, slack, clock, policy, worker, app_url, server)
+    return Stage(folder, stand_in, slack, clock, policy, worker, app_url, server, restore_logging)
 
 
 def found_names(stage: Stage) -> dict[str, str]:
@@ -139,12 +157,21 @@ def next_morning(policy: Policy, after: datetime) -> datetime:
     return local.astimezone(UTC)
 
 
-def _log_to(path: Path) -> None:
-    """The app's log lines go to a file: the terminal is the story's."""
+def _log_to(path: Path) -> Callable[[], None]:
+    """The app's log lines go to a file (the terminal is the story's); returns what puts them back."""
     configure_logging()
     root = logging.getLogger()
-    for handler in list(root.handlers):
+    before = list(root.handlers)
+    for handler in before:
         root.removeHandler(handler)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    root.addHandler(handler)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    root.addHandler(to_file)
     configure_logging()  # formats the file's lines like any other
+
+    def restore() -> None:
+        root.removeHandler(to_file)
+        to_file.close()
+        for handler in before:
+            root.addHandler(handler)
+
+    return restore

@@ -23,7 +23,10 @@ from escalator.standin.web_api import Call
 MAYA, ALEX, PRIYA = "U0MAYA", "U0ALEX", "U0PRIYA"  # the agent, a billing specialist, a supervisor
 FRONTLINE, BILLING, LEADS = "C0AGENTS", "C0BILLING", "C0LEADS"
 STEP_TIMEOUT = 20.0  # seconds a step waits for what it expects before it counts as failed
-_QUIET = 0.4  # a step is over once Slack has been asked nothing new for this long
+# A step is over once Slack has been asked nothing new for this long, or at most _SETTLE after what it
+# expected came: a timer due later (the reminder) is never taken for this step's.
+_QUIET = 0.4
+_SETTLE = 1.5
 _SHOWN = {
     "chat.postMessage",
     "chat.update",
@@ -76,7 +79,8 @@ class Story:
                 raise StepFailed(f"expected {what} within {STEP_TIMEOUT:.0f} s; it did not come")
             time.sleep(0.05)
         quiet_since, count = time.monotonic(), len(self._new())
-        while time.monotonic() - quiet_since < _QUIET and time.monotonic() < deadline:
+        settled = quiet_since + _SETTLE
+        while time.monotonic() - quiet_since < _QUIET and time.monotonic() < settled:
             time.sleep(0.05)
             if len(self._new()) != count:
                 quiet_since, count = time.monotonic(), len(self._new())

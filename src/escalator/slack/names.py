@@ -54,19 +54,32 @@ class Resolution:
 
 
 def resolve_names(gateway: SlackGateway, names: Mapping[NameKey, object]) -> Resolution:
-    """Ask Slack for the ID of each name; what it could not find (or could not be asked) is in `missing`."""
+    """Ask Slack for the ID of each name; what it could not find (or could not be asked) is in `missing`.
+    Once Slack cannot be reached the rest is not asked: each call would wait out its timeout."""
     resolution = Resolution()
     wanted = {kind: [name for k, name in names if k == kind] for kind in NameKind}
-    if wanted[NameKind.channel]:
-        _resolve_all(resolution, NameKind.channel, wanted[NameKind.channel], lambda: _channels(gateway))
     handles = [name for name in wanted[NameKind.user] if name.startswith("@")]
-    if handles:
-        _resolve_all(resolution, NameKind.user, handles, lambda: _people(gateway))
-    for email in (name for name in wanted[NameKind.user] if not name.startswith("@")):
-        resolution.add(_person_by_email(gateway, email))
-    if wanted[NameKind.usergroup]:
-        _resolve_all(resolution, NameKind.usergroup, wanted[NameKind.usergroup], lambda: _groups(gateway))
+    emails = [name for name in wanted[NameKind.user] if not name.startswith("@")]
+    asks = [
+        (NameKind.channel, wanted[NameKind.channel], lambda: _channels(gateway)),
+        (NameKind.user, handles, lambda: _people(gateway)),
+        (NameKind.usergroup, wanted[NameKind.usergroup], lambda: _groups(gateway)),
+    ]
+    for kind, listed, listing in asks:
+        if listed and not _unreachable(resolution):
+            _resolve_all(resolution, kind, listed, listing)
+    for email in emails:
+        if not _unreachable(resolution):
+            resolution.add(_person_by_email(gateway, email))
+    down = _unreachable(resolution)
+    for kind, name in names if down is not None else ():
+        if (kind, name) not in resolution.found and (kind, name) not in resolution.missing:
+            resolution.add(NameMissing(kind, name, down.reason, transient=True))
     return resolution
+
+
+def _unreachable(resolution: Resolution) -> NameMissing | None:
+    return next((missing for missing in resolution.missing.values() if missing.transient), None)
 
 
 @dataclass(frozen=True)

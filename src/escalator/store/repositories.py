@@ -147,7 +147,7 @@ class HandledRequests:
 
 
 _EARLIER = outbox.alias("earlier")  # built once: taking a message is the outbox's hottest query
-_PENDING = "pending"
+PENDING = "pending"
 DELIVERED, DEAD, DROPPED = "delivered", "dead", "dropped"
 _KINDS = frozenset(kind.value for kind in Message)
 
@@ -199,11 +199,11 @@ def _lane_head(now: datetime) -> Any:
     """Pending, due, held by nobody, and first of its lane still pending (in flight counts as pending)."""
     earlier = _EARLIER
     return (
-        (outbox.c.status == _PENDING)
+        (outbox.c.status == PENDING)
         & (outbox.c.due_at <= now)
         & ((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now))
         & ~exists().where(
-            earlier.c.lane == outbox.c.lane, earlier.c.status == _PENDING, earlier.c.id < outbox.c.id
+            earlier.c.lane == outbox.c.lane, earlier.c.status == PENDING, earlier.c.id < outbox.c.id
         )
     )
 
@@ -236,7 +236,7 @@ class OutboxRepository:
                 "kind": kind.value,
                 "escalation_id": escalation_id,
                 "payload": payload,
-                "status": _PENDING,
+                "status": PENDING,
                 "created_at": due_at,
                 "due_at": due_at,
                 "attempts": 0,
@@ -324,7 +324,7 @@ class OutboxRepository:
             .where(
                 outbox.c.lane == message.lane,
                 outbox.c.kind == message.kind.value,
-                outbox.c.status == _PENDING,
+                outbox.c.status == PENDING,
                 outbox.c.id > message.id,
                 outbox.c.lease_until.is_(None),
             )
@@ -368,7 +368,7 @@ class OutboxRepository:
         """Whether a message of `kind` is still to be delivered in a lane."""
         found = self._session.scalar(
             select(outbox.c.id)
-            .where(outbox.c.lane == lane_name, outbox.c.kind == kind.value, outbox.c.status == _PENDING)
+            .where(outbox.c.lane == lane_name, outbox.c.kind == kind.value, outbox.c.status == PENDING)
             .limit(1)
         )
         return found is not None
@@ -406,7 +406,7 @@ class OutboxRepository:
 
     def dead(self, *, waiting: bool = False) -> list[DeadMessage]:
         """Dead messages (or, `waiting`, the pending ones), oldest first."""
-        status = _PENDING if waiting else DEAD
+        status = PENDING if waiting else DEAD
         rows = self._session.execute(select(outbox).where(outbox.c.status == status).order_by(outbox.c.id))
         return [_dead(row) for row in rows]
 
@@ -417,7 +417,7 @@ class OutboxRepository:
         if message_ids is not None:
             query = query.where(outbox.c.id.in_(message_ids))
         revived = self._session.execute(
-            query.values(status=_PENDING, failures=0, last_error=None).returning(outbox.c.id)
+            query.values(status=PENDING, failures=0, last_error=None).returning(outbox.c.id)
         )
         ids = sorted(row.id for row in revived)
         self.added += len(ids)
@@ -433,16 +433,14 @@ class OutboxRepository:
     def next_due_after(self, now: datetime) -> datetime | None:
         """When the soonest message queued for later comes due."""
         return self._session.scalar(
-            select(func.min(outbox.c.due_at)).where(outbox.c.status == _PENDING, outbox.c.due_at > now)
+            select(func.min(outbox.c.due_at)).where(outbox.c.status == PENDING, outbox.c.due_at > now)
         )
 
     def waiting_keys(self, now: datetime) -> list[str]:
         """The pace keys of messages that are due: those a paused key holds back among them."""
         return list(
             self._session.scalars(
-                select(outbox.c.pace_key)
-                .where(outbox.c.status == _PENDING, outbox.c.due_at <= now)
-                .distinct()
+                select(outbox.c.pace_key).where(outbox.c.status == PENDING, outbox.c.due_at <= now).distinct()
             )
         )
 
@@ -451,7 +449,7 @@ def _held(message_id: int, attempt: int) -> Any:
     """An UPDATE of a pending message that try `attempt` still holds (the attempts count went up with
     every take since)."""
     return update(outbox).where(
-        outbox.c.id == message_id, outbox.c.status == _PENDING, outbox.c.attempts == attempt
+        outbox.c.id == message_id, outbox.c.status == PENDING, outbox.c.attempts == attempt
     )
 
 

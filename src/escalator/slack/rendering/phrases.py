@@ -58,7 +58,7 @@ def who_may_claim(escalation: Escalation, policy: Policy) -> str:
     """Whom `owners` names: "Billing specialists", or "Supervisors" for a case escalated up."""
     if escalation.escalation_type is EscalationType.hierarchical or escalation.path_key not in policy.paths:
         return "Supervisors"
-    return f"{policy.paths[escalation.path_key].label} specialists"
+    return f"{mrkdwn_escape(policy.paths[escalation.path_key].label)} specialists"
 
 
 def mentions(users: list[str], usergroup: str | None) -> str:
