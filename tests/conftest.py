@@ -177,6 +177,25 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_url: str, database_url: str, policy_yaml: str
+) -> Path:
+    """The environment an admin sets, against the Web API at `api_url` and a migrated database, in
+    `tmp_path` (the working directory); returns the policy file."""
+    policy = tmp_path / "policy.yml"
+    policy.write_text(policy_yaml)
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api_url,
+        "DATABASE_URL": database_url,
+        "ESCALATOR_POLICY": str(policy),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return policy
+
+
 def make_settings(database_url: str, slack_api: SlackStandIn, **extra: object) -> Settings:
     return Settings(
         SLACK_BOT_TOKEN=BOT_TOKEN,

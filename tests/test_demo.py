@@ -4,14 +4,13 @@ up; it exits 0, or 1 naming the step that failed."""
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
+from app_process import app_env, escalator_command
 from sqlalchemy import select
 
 from escalator import demo
@@ -23,8 +22,7 @@ from escalator.store.database import Store
 
 def _bare_env(tmp_path: Path) -> dict[str, str]:
     """No Slack token, no policy, no database: what a new user has."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ESCALATOR_", "DATABASE_URL"))}
-    return {**env, "HOME": str(tmp_path)}
+    return app_env(tmp_path, HOME=str(tmp_path))
 
 
 def test_a_step_that_fails_is_named_and_the_demo_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -52,7 +50,7 @@ def test_the_demo_plays_the_whole_story_with_nothing_set_up(tmp_path: Path):
     """With --step (Enter before each step) and --keep (the workspace left running, as a web page)."""
     folder = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "escalator", "demo", "--step", "--keep", "--dir", str(folder)],
+        escalator_command("demo", "--step", "--keep", "--dir", str(folder)),
         cwd=tmp_path,
         env=_bare_env(tmp_path),
         stdin=subprocess.PIPE,

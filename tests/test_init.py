@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from app_process import app_env, escalator_command
 from conftest import BOT_TOKEN, SIGNING_SECRET
 
 from escalator.standin.web_api import Reply, SlackStandIn
@@ -22,16 +21,15 @@ def workspace_api(slack_api: SlackStandIn) -> SlackStandIn:
     return slack_api
 
 
-def _env(slack_api: SlackStandIn, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ESCALATOR_", "DATABASE_URL"))}
-    return {**env, "SLACK_API_URL": slack_api.url, **extra}
+def _env(slack_api: SlackStandIn, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return app_env(tmp_path, SLACK_API_URL=slack_api.url, **extra)
 
 
 def _escalator(
     tmp_path: Path, env: dict[str, str], *args: str, answers: str = ""
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "escalator", *args],
+        escalator_command(*args),
         cwd=tmp_path,
         env=env,
         input=answers,
@@ -63,7 +61,7 @@ ANSWERS = [
 
 
 def test_init_writes_a_policy_with_names_that_check_then_passes(tmp_path: Path, workspace_api: SlackStandIn):
-    result = _escalator(tmp_path, _env(workspace_api), "init", answers="\n".join(ANSWERS) + "\n")
+    result = _escalator(tmp_path, _env(workspace_api, tmp_path), "init", answers="\n".join(ANSWERS) + "\n")
 
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -94,7 +92,7 @@ def test_init_writes_a_policy_with_names_that_check_then_passes(tmp_path: Path, 
     assert env_file.read_text() == f"SLACK_BOT_TOKEN={BOT_TOKEN}\nSLACK_SIGNING_SECRET={SIGNING_SECRET}\n"
     assert env_file.stat().st_mode & 0o777 == 0o600
 
-    check = _escalator(tmp_path, _env(workspace_api), "check")
+    check = _escalator(tmp_path, _env(workspace_api, tmp_path), "check")
 
     assert check.returncode == 0, check.stdout + check.stderr
     assert "✓ paths.billing.channel: #billing is C0BILLING" in check.stdout
@@ -105,7 +103,7 @@ def test_init_uses_the_token_already_set_and_asks_before_replacing_a_policy(
     tmp_path: Path, workspace_api: SlackStandIn
 ):
     (tmp_path / "policy.yml").write_text("# mine\n")
-    env = _env(workspace_api, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    env = _env(workspace_api, tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
 
     kept = _escalator(tmp_path, env, "init", answers="\n")
     assert kept.returncode == 1 and "Nothing written." in kept.stdout
@@ -123,12 +121,12 @@ def test_init_stops_clearly_when_the_token_is_refused_or_the_answers_run_out(
     tmp_path: Path, workspace_api: SlackStandIn
 ):
     workspace_api.script("auth.test", Reply.error("invalid_auth"))
-    refused = _escalator(tmp_path, _env(workspace_api), "init", answers="xoxb-wrong\n")
+    refused = _escalator(tmp_path, _env(workspace_api, tmp_path), "init", answers="xoxb-wrong\n")
     assert refused.returncode == 2
     assert "✗ Slack did not take the token (invalid_auth): copy it again" in refused.stdout
 
     short = _escalator(
-        tmp_path, _env(workspace_api), "init", answers=f"{BOT_TOKEN}\n{SIGNING_SECRET}\nbilling\n"
+        tmp_path, _env(workspace_api, tmp_path), "init", answers=f"{BOT_TOKEN}\n{SIGNING_SECRET}\nbilling\n"
     )
     assert short.returncode == 2
     assert "init stopped, nothing more written: no answer (standard input ended)" in short.stderr

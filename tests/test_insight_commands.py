@@ -33,6 +33,15 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) 
     return policy
 
 
+@pytest.fixture
+def signed_in_cli(cli_env: Path, slack_api: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The commands' environment, signed in to the stand-in."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
+    return cli_env
+
+
 def test_digest_dry_run_prints_the_numbers(tuesday: Store, cli_env: Path, capsys):  # noqa: F811
     assert main(["contacts", "--date", "2026-11-24", "--count", "40"]) == 0
     assert "recorded 40 contacts on 2026-11-24" in capsys.readouterr().out
@@ -45,14 +54,10 @@ def test_digest_dry_run_prints_the_numbers(tuesday: Store, cli_env: Path, capsys
 
 def test_digest_posts_through_slack_api_url(
     tuesday: Store,  # noqa: F811
-    cli_env: Path,
+    signed_in_cli: Path,
     slack_api: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
     capsys,
 ):
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
-    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
 
     assert main(["digest", "--date", "2026-11-24"]) == 0
 
@@ -68,14 +73,10 @@ def test_digest_posts_through_slack_api_url(
 
 def test_digest_slack_refuses_is_told_and_kept_for_the_outbox(
     tuesday: Store,  # noqa: F811
-    cli_env: Path,
+    signed_in_cli: Path,
     slack_api: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
     capsys,
 ):
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
-    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
     slack_api.script("chat.postMessage", Reply.error("not_in_channel"))
 
     assert main(["digest", "--date", "2026-11-24"]) == 1

@@ -57,7 +57,7 @@ def _methods_called_in_source() -> set[str]:
     source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
     uploads = {"files.upload"} if ".upload_file(" in source else set()
     return (
-        set(re.findall(r'(?:\.call\(|_pages\(\w+,)\s*"([a-z]+\.[A-Za-z.]+)"', source))
+        set(re.findall(r'(?:\.call\(|pages\(\s*\w+,)\s*"([a-z]+\.[A-Za-z.]+)"', source))
         | {"auth.test"}
         | uploads
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from app_process import run_app, serve_against, stop_app_process
-from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET, make_settings
+from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, SIGNING_SECRET, deploy, make_settings
 
 from escalator.cli import main as escalator
 from escalator.slack.bolt_app import build_gateway
@@ -38,18 +38,7 @@ def workspace_api(slack_api: SlackStandIn) -> SlackStandIn:
 def named_deployment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workspace_api: SlackStandIn, store: Store
 ) -> Path:
-    policy = tmp_path / "policy.yml"
-    policy.write_text(NAMED_POLICY_YAML)
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": workspace_api.url,
-        "DATABASE_URL": store.url,
-        "ESCALATOR_POLICY": str(policy),
-    }.items():
-        monkeypatch.setenv(name, value)
-    return policy
+    return deploy(tmp_path, monkeypatch, workspace_api.url, store.url, NAMED_POLICY_YAML)
 
 
 def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:

@@ -16,7 +16,7 @@ import pytest
 import requests
 from alembic.script import ScriptDirectory
 from app_process import free_port, serve_against, stop_app_process
-from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, RunningApp
+from conftest import ALWAYS_OPEN_POLICY_YAML, BOT_TOKEN, POLICY_YAML, SIGNING_SECRET, RunningApp, deploy
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 from test_ownership import ALEX, pressed_and_settled, raise_escalation
@@ -40,18 +40,7 @@ def deployment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack_api: SlackStandIn, store: Store
 ) -> Path:
     """The environment an admin sets, against the stand-in workspace and a migrated database."""
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY_YAML)
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack_api.url,
-        "DATABASE_URL": store.url,
-        "ESCALATOR_POLICY": str(policy),
-    }.items():
-        monkeypatch.setenv(name, value)
-    return policy
+    return deploy(tmp_path, monkeypatch, slack_api.url, store.url, POLICY_YAML)
 
 
 def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:

@@ -23,7 +23,7 @@ from escalator.policy import NameKind, Weekday, parse_policy
 from escalator.settings import SetupSettings
 from escalator.slack.bolt_app import web_api
 from escalator.slack.gateway import SlackCallFailed, SlackGateway
-from escalator.slack.names import resolve_names
+from escalator.slack.names import pages, resolve_names
 from escalator.slack.rendering.engine import render_text
 from escalator.wiring import migrate_or_exit
 
@@ -178,17 +178,15 @@ def _secret(terminal: Terminal, known: str | None, variable: str, question: str)
 
 
 def _bot_channels(gateway: SlackGateway) -> dict[str, str]:
-    """The channels the bot is in, `#name` → purpose, following the list's cursor."""
-    found: dict[str, str] = {}
-    cursor = ""
-    while True:
-        params = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": "1000"}
-        answer = gateway.call("users.conversations", **params, **({"cursor": cursor} if cursor else {}))
-        for channel in answer.get("channels") or []:
-            found[f"#{channel.get('name')}"] = str((channel.get("purpose") or {}).get("value") or "")
-        cursor = str((answer.get("response_metadata") or {}).get("next_cursor") or "")
-        if not cursor:
-            return found
+    """The channels the bot is in, `#name` → purpose."""
+    listed = pages(
+        gateway,
+        "users.conversations",
+        "channels",
+        types="public_channel,private_channel",
+        exclude_archived="true",
+    )
+    return {f"#{c.get('name')}": str((c.get("purpose") or {}).get("value") or "") for c in listed}
 
 
 def _channel_picker(names: list[str]) -> Callable[[str], str]:

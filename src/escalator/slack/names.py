@@ -127,14 +127,14 @@ def _pick(kind: NameKind, name: str, known: dict[str, list[_Candidate]]) -> Name
 
 def _channels(gateway: SlackGateway) -> dict[str, list[_Candidate]]:
     known: dict[str, list[_Candidate]] = {}
-    pages = _pages(
+    listed = pages(
         gateway,
         "conversations.list",
         "channels",
         types="public_channel,private_channel",
         exclude_archived="false",
     )
-    for channel in pages:
+    for channel in listed:
         name = f"#{channel.get('name', '')}"
         problem = "is archived" if channel.get("is_archived") else None
         known.setdefault(name.lower(), []).append(_Candidate(str(channel.get("id")), name, problem))
@@ -144,7 +144,7 @@ def _channels(gateway: SlackGateway) -> dict[str, list[_Candidate]]:
 def _people(gateway: SlackGateway) -> dict[str, list[_Candidate]]:
     """Each person by their handle (`name`) and by their display name, both as `@…`."""
     known: dict[str, list[_Candidate]] = {}
-    for user in _pages(gateway, "users.list", "members"):
+    for user in pages(gateway, "users.list", "members"):
         if user.get("is_bot") or user.get("id") == "USLACKBOT":
             continue
         profile = user.get("profile") or {}
@@ -187,7 +187,8 @@ def _person_by_email(gateway: SlackGateway, email: str) -> NameFound | NameMissi
     return NameFound(NameKind.user, email, str(user.get("id")), str(profile.get("real_name") or email))
 
 
-def _pages(gateway: SlackGateway, method: str, key: str, **params: str) -> Iterator[dict[str, Any]]:
+def pages(gateway: SlackGateway, method: str, key: str, **params: str) -> Iterator[dict[str, Any]]:
+    """Every item of a cursored Web API list (`conversations.list`, `users.list`, …), page by page."""
     cursor = ""
     while True:
         answer = gateway.call(method, limit=str(_PAGE), **params, **({"cursor": cursor} if cursor else {}))
