@@ -51,6 +51,8 @@ class Message(StrEnum):
     incident_joined = "incident_joined"  # privately to the agent: their case is part of an incident
     incident_update_for_agent = "incident_update_for_agent"  # privately: the latest line for the customer
     delivery_failed = "delivery_failed"  # to the supervisors: a message Slack refused for good
+    approval_request = "approval_request"  # privately, to the approver in the payload: decide a refund
+    refund_decided = "refund_decided"  # privately, to the agent: the refund was approved or declined
 
     @property
     def form(self) -> Form:
@@ -136,16 +138,25 @@ def recipient(key: str) -> str | None:
 
 
 _TO_AGENT = frozenset(
-    {Message.tell_agent_next_steps, Message.tell_agent_owner, Message.hand_back, Message.incident_joined}
+    {
+        Message.tell_agent_next_steps,
+        Message.tell_agent_owner,
+        Message.hand_back,
+        Message.incident_joined,
+        Message.refund_decided,
+    }
 )
 _IN_CARD_THREAD = frozenset({Message.thread_note, Message.warm_transfer})
 
 
-def addressee(kind: Message, escalation: Escalation) -> str | None:
+def addressee(kind: Message, escalation: Escalation, payload: Mapping[str, Any]) -> str | None:
     """Where a case's posted message goes, as far as its state says when it is queued: its channel,
-    its card's thread, its agent. None when the payload says (a reminder) or it is not posted."""
+    its card's thread, its agent, the approver it asks. None when it is not posted, or when the
+    payload says and the message is queued apart (a reminder)."""
     if kind.form is not Form.post:
         return None
+    if kind is Message.approval_request:
+        return str(payload["to"])
     if kind is Message.post_card:
         return escalation.routed_channel_id
     if kind in _TO_AGENT:

@@ -262,6 +262,7 @@ def handoff_values(**overrides: Any) -> dict[str, dict[str, Any]]:
         "escalation_type": select("functional", "radio_buttons"),
         "priority": select("P2"),
         "refund_amount": {"type": "number_input", "value": None},
+        "refund_reason": {"type": "plain_text_input", "value": None},
         "customer_consent": {
             "type": "checkboxes",
             "selected_options": [{"value": "yes", "text": {"type": "plain_text", "text": "agreed"}}],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import ref
 
+from escalator.domain.authority import amount_text
 from escalator.domain.escalation import Escalation, EscalationType
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.incidents import Incident
@@ -102,11 +103,24 @@ def _render_form(
         escalation_types=list(EscalationType),
         priority_labels=priority_labels,
         authority=policy.authority,
+        refund_deciders=_refund_deciders(policy),
+        key_accounts=policy.key_accounts is not None,
         max_length={field.value: limit for field, limit in MAX_LENGTH.items()},
         incidents=list(incidents),
         incident_block=INCIDENT_BLOCK,
         not_an_incident=NOT_AN_INCIDENT,
     )
+
+
+def _refund_deciders(policy: Policy) -> str:
+    """Who decides above the agent, for the form's hint: "a supervisor decides", or the whole chain."""
+    authority = policy.authority
+    if not authority.levels:
+        return "a supervisor decides"
+    steps = [f"a supervisor up to {amount_text(authority.supervisor)}"]
+    for level in authority.levels:
+        steps.append(f"the {level.name}" + (f" up to {amount_text(level.limit)}" if level.limit else ""))
+    return ", then ".join(steps)
 
 
 def render_saved_view(
