@@ -409,7 +409,7 @@ class Policy(_Section):
             if tier.priority not in self.priorities:
                 raise KeyProblem(
                     ("key_accounts", "tiers", name, "priority"),
-                    f"{tier.priority.value} has no SLA targets under priorities:",
+                    f"there are no SLA targets for {tier.priority.value} under priorities:",
                 )
         return self
 
