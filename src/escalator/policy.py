@@ -214,7 +214,7 @@ class Authority(_Section):
     def _ordered(self) -> Authority:
         if self.agent > self.supervisor:
             raise ValueError("authority.agent must not be larger than authority.supervisor")
-        below, names = self.supervisor, {"supervisor"}
+        below, names = self.supervisor, {"agent", "supervisor"}
         for n, level in enumerate(self.levels):
             if level.name.strip().casefold() in names:
                 raise KeyProblem(("levels", n, "name"), f"{level.name!r} is the name of a lower level")

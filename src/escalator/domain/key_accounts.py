@@ -18,9 +18,6 @@ class KeyAccountMatch:
     minimum: Priority
     priority: Priority
 
-    def raised_from(self, chosen: Priority) -> bool:
-        return self.priority != chosen
-
 
 def most_urgent(first: Priority, second: Priority) -> Priority:
     """P1 is the most urgent."""
@@ -28,7 +25,7 @@ def most_urgent(first: Priority, second: Priority) -> Priority:
 
 
 def key_account_for(account_number: str, chosen: Priority | None, policy: Policy) -> KeyAccountMatch | None:
-    """The key account behind `account_number` (matched as `policy.normalise_account` says), and the
+    """The key account behind `account_number` (matched as `escalator.policy.normalise_account` says), and the
     priority its escalation gets when the agent chose `chosen` (the tier's, when no choice yet)."""
     if policy.key_accounts is None:
         return None

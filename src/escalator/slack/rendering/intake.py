@@ -119,10 +119,11 @@ def _refund_deciders(policy: Policy) -> str:
     authority = policy.authority
     if not authority.levels:
         return "a supervisor decides"
-    steps = [f"a supervisor up to {amount_text(authority.supervisor)}"]
-    for level in authority.levels:
-        steps.append(f"the {level.name}" + (f" up to {amount_text(level.limit)}" if level.limit else ""))
-    return ", then ".join(steps)
+    steps = [
+        f"the {level.name}" + (f" up to {amount_text(level.limit)}" if level.limit else "")
+        for level in authority.levels
+    ]
+    return f"a supervisor decides up to {amount_text(authority.supervisor)}, then " + ", then ".join(steps)
 
 
 KEY_ACCOUNT_NOTE = "key_account_note"  # the form's line under the account number, for a key account
