@@ -46,6 +46,10 @@ def refund(amount: str, reason: str = "Charged twice for a year; the customer is
     }
 
 
+def card_update(slack_api: SlackStandIn):
+    return [c for c in slack_api.calls_to("chat.update") if c.params["channel"] == SUPERVISORS_CHANNEL][-1]
+
+
 def dms_to(slack_api: SlackStandIn, user: str) -> list:
     return [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == user]
 
@@ -86,13 +90,16 @@ def test_a_refund_above_the_supervisors_goes_to_the_support_manager(
 
     stored = current(running_app, escalation)
     assert stored.approval is Approval.approved and stored.approval_by == MORGAN
-    assert "1,500.00 — approved by <@U0MORGAN> (Support manager)" in shown(
-        slack_api.calls_to("chat.update")[-1]
-    )
+    assert "1,500.00 — approved by <@U0MORGAN> (Support manager)" in shown(card_update(slack_api))
     assert history(running_app, escalation)[-1] == (
         "approve",
         MORGAN,
         "Refund or credit of 1,500.00 (Support manager)",
+    )
+    # Morgan's request now says how it was decided, and has no buttons left to press.
+    (closed,) = [c for c in slack_api.calls_to("chat.update") if c.params["ts"] == request.response["ts"]]
+    assert "was approved by <@U0MORGAN> (Support manager)" in shown(closed) and '"actions"' not in shown(
+        closed
     )
     told = dms_to(slack_api, AGENT)[-1]
     assert "refund or credit of 1,500.00 for Jane Doe was approved by <@U0MORGAN> (Support manager)" in shown(
@@ -112,7 +119,7 @@ def test_a_higher_level_or_the_levels_group_may_decide(running_app: RunningApp, 
     first = raise_escalation(running_app, slack_api, **refund("1500"))
     pressed_and_settled(running_app, slack_api, "decline", first, DANA)
     assert current(running_app, first).approval is Approval.declined
-    assert "declined by <@U0DANA> (Head of customer care)" in shown(slack_api.calls_to("chat.update")[-1])
+    assert "declined by <@U0DANA> (Head of customer care)" in shown(card_update(slack_api))
 
     second = raise_escalation(running_app, slack_api, **refund("1200"))
     pressed_and_settled(running_app, slack_api, "approve", second, MANAGER_IN_GROUP)

@@ -53,6 +53,7 @@ class Message(StrEnum):
     delivery_failed = "delivery_failed"  # to the supervisors: a message Slack refused for good
     approval_request = "approval_request"  # privately, to the approver in the payload: decide a refund
     refund_decided = "refund_decided"  # privately, to the agent: the refund was approved or declined
+    close_approval_requests = "close_approval_requests"  # the approvers' requests: the decision, no buttons
 
     @property
     def form(self) -> Form:
@@ -75,6 +76,7 @@ _FORMS = {
     Message.erase_message: Form.edit,
     Message.update_incident_card: Form.edit,
     Message.update_suggestion: Form.edit,
+    Message.close_approval_requests: Form.edit,
     Message.publish_home: Form.home,
     Message.post_digest_chart: Form.upload,
 }
@@ -89,6 +91,7 @@ _URGENCY = {
     Message.update_incident_card: Urgency.view,
     Message.incident_note: Urgency.view,
     Message.update_suggestion: Urgency.view,
+    Message.close_approval_requests: Urgency.view,
     Message.publish_home: Urgency.background,
     Message.erase_message: Urgency.background,
 }

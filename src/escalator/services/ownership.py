@@ -174,7 +174,7 @@ class Ownership:
             note = f"Refund or credit of {amount_text(e.refund_amount)}"
             return Effects(
                 note=f"{note} ({level.name})" if level else note,
-                messages=[(Message.refund_decided, {})],
+                messages=[(Message.refund_decided, {}), (Message.close_approval_requests, {})],
             )
 
         return self._apply(key, escalation_id, actor, Action.approve if approve else Action.decline, change)

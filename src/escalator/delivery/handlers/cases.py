@@ -54,6 +54,7 @@ def handlers(delivering: Delivering) -> dict[Message, Handler]:
         Message.erase_message: Handler(cases.erase_message),
         Message.approval_request: Handler(cases.approval_request),
         Message.refund_decided: Handler(cases.refund_decided),
+        Message.close_approval_requests: Handler(cases.close_approval_requests),
     }
 
 
@@ -222,6 +223,17 @@ class CaseMessages:
         escalation = self._d.escalation(message)
         notice = render_refund_decided(escalation, self._policy)
         return self._d.poster.post(message, escalation.agent_user_id, notice.as_params())
+
+    def close_approval_requests(self, message: OutboxMessage) -> Sent | None:
+        """Each request an approver got now says how it was decided, without its buttons (the same
+        edit again, if this is tried again, changes nothing)."""
+        escalation = self._d.escalation(message)
+        with self._d.store.reading() as tx:
+            requests = tx.outbox.posted_of_kind(escalation.id or 0, Message.approval_request)
+        decided = render_refund_decided(escalation, self._policy, for_agent=False)
+        for channel, ts in requests:
+            self._edit(channel, ts, decided.as_params())
+        return None
 
     @property
     def _group_dm(self) -> bool:

@@ -51,11 +51,13 @@ def render_approval_request(escalation: Escalation, policy: Policy) -> SlackMess
     )
 
 
-def render_refund_decided(escalation: Escalation, policy: Policy) -> SlackMessage:
-    """To the agent: the refund was approved or declined, by whom, at which level."""
+def render_refund_decided(escalation: Escalation, policy: Policy, *, for_agent: bool = True) -> SlackMessage:
+    """The refund was approved or declined, by whom, at which level: to the agent, with what to do
+    next; or in place of an approver's request."""
     return message(
         "refund_decided.json.j2",
         e=escalation,
         amount=amount_text(escalation.refund_amount),
         note=approval_note(escalation, policy),
+        for_agent=for_agent,
     )

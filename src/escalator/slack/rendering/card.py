@@ -96,6 +96,7 @@ _WHAT = {
     Message.delivery_failed: "a delivery alert",
     Message.approval_request: "a request to approve a refund",
     Message.refund_decided: "the agent's note of a refund's decision",
+    Message.close_approval_requests: "the approvers' requests, once the refund was decided",
 }
 
 
