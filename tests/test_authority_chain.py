@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import POLICY_YAML, FakeClock, RunningApp, start_app
+from conftest import POLICY_YAML, WEDNESDAY_MORNING, FakeClock, RunningApp, start_app
 from test_ownership import current, history, pressed_and_settled, raise_escalation, shown
 
 from escalator.domain.escalation import Approval
@@ -188,3 +188,27 @@ def test_approvers_pressing_at_once_make_one_decision(postgres_url: str, slack_a
     finally:
         first.close()
         second.close()
+
+
+def test_escalator_check_shows_the_chain_and_a_level_asked_only_on_the_card():
+    from escalator.checks import policy_checks
+
+    only_a_group = CHAIN_YAML.replace("approvers: [U0DANA]", "usergroup: S0HEADS")
+    lines = [
+        line
+        for check in policy_checks(parse_policy(only_a_group), WEDNESDAY_MORNING)
+        for line in check.lines()
+    ]
+    assert (
+        "✓ authority: Agent up to 50.00, then Supervisor up to 500.00, then Support manager up to 2,000.00, "
+        "then Head of customer care any amount"
+    ) in lines
+    assert (
+        "! authority.levels.1: Head of customer care names only a user group: its members are asked on the "
+        "card in the supervisors' channel, nobody privately"
+    ) in lines
+    assert not any(
+        line.startswith("✓ authority")
+        for c in policy_checks(parse_policy(POLICY_YAML), WEDNESDAY_MORNING)
+        for line in c.lines()
+    )

@@ -62,6 +62,13 @@ def test_accounts_come_from_the_policy_and_the_csv_beside_it(policy: Policy):
     assert key_account_for("12345", Priority.P3, parse_policy(POLICY_YAML)) is None
 
 
+def test_escalator_check_counts_the_key_accounts(policy: Policy):
+    from escalator.checks import policy_checks
+
+    lines = [line for check in policy_checks(policy, WEDNESDAY_MORNING) for line in check.lines()]
+    assert "✓ key accounts: 3 (strategic at P1 at least, gold at P2 at least)" in lines
+
+
 @pytest.mark.parametrize(
     ("csv", "expected"),
     [
