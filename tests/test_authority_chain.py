@@ -74,6 +74,12 @@ def test_a_refund_above_the_supervisors_goes_to_the_support_manager(
     assert "Charged twice for a year" in shown(request) and "ESC-1" in shown(request)
     assert '"action_id": "approve"' in shown(request) and '"action_id": "decline"' in shown(request)
     assert dms_to(slack_api, DANA) == []  # the lowest level that can decide is asked, not every level
+    (next_steps,) = dms_to(slack_api, AGENT)
+    assert (
+        "*The refund or credit of 1,500.00* is above a supervisor's authority: the Support manager "
+        "(<!subteam^S0MANAGERS>, <@U0MORGAN>) decides it, and I'll tell you their decision."
+        in shown(next_steps)
+    )
     assert current(running_app, escalation).approval_level == 2
 
     # A supervisor may not approve above their limit, neither may the agent.

@@ -144,6 +144,10 @@ def test_a_key_account_is_raised_at_its_tiers_priority(running_app: RunningApp, 
     card = slack_api.calls_to("chat.postMessage")[before]
     assert "ESC-1 · P1 · Billing" in shown(card)
     assert ":star: Key account — strategic (raised from P3 to P1)" in shown(card)
+    next_steps = slack_api.calls_to("chat.postMessage")[before + 1]
+    assert next_steps.params[
+        "channel"
+    ] == "U0AGENT" and "Key account — strategic (raised from P3 to P1)." in shown(next_steps)
 
     # Chosen at the tier's priority already: a key account, not raised.
     second = raise_escalation(running_app, slack_api, account_number=text("GLOBEX-7"), priority=select("P1"))

@@ -32,6 +32,22 @@ def approval_note(escalation: Escalation, policy: Policy) -> str:
     return f"{decided} ({level.name})" if level else decided
 
 
+def refund_route(escalation: Escalation, policy: Policy) -> str | None:
+    """For the agent's "what happens next": who decides the refund they asked for."""
+    if escalation.approval is not Approval.pending:
+        return None
+    level = level_at(waiting_for(escalation), policy.authority)
+    amount = amount_text(escalation.refund_amount)
+    if level is None or level.rank <= SUPERVISORS:
+        return (
+            f"*The refund or credit of {amount}* needs a supervisor's approval: I'll tell you their decision."
+        )
+    return (
+        f"*The refund or credit of {amount}* is above a supervisor's authority: the {level.name} "
+        f"({deciders(level)}) decides it, and I'll tell you their decision."
+    )
+
+
 def deciders(level: Level) -> str:
     return mentions(list(level.approvers), level.usergroup)
 

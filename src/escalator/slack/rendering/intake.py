@@ -17,6 +17,7 @@ from escalator.domain.sla import humanize
 from escalator.policy import Policy, Priority
 from escalator.slack.ids import CallbackId
 from escalator.slack.rendering import phrases
+from escalator.slack.rendering.approvals import refund_route
 from escalator.slack.rendering.card import key_account_note
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
 from escalator.slack.text import truncate_plain
@@ -185,4 +186,6 @@ def render_next_steps(escalation: Escalation, policy: Policy) -> SlackMessage:
         who=phrases.who(escalation, policy),
         team=phrases.team(escalation, policy),
         targets=phrases.targets(escalation, policy),
+        refund=refund_route(escalation, policy),
+        key_account=key_account_note(escalation),
     )
