@@ -107,7 +107,6 @@ _WHO = {
     Role.owner: "its owner",
     Role.specialist: "its specialists",
     Role.supervisor: "the supervisors",
-    Role.approver: "its approvers",
 }
 
 
