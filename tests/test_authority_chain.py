@@ -190,7 +190,7 @@ def test_approvers_pressing_at_once_make_one_decision(postgres_url: str, slack_a
         refused = [c.params["text"] for c in slack_api.calls_to("response_url")]
         assert refused == ["ESC-1 has no refund waiting for approval."] * (len(deciders) - 1)
         told = [c for c in slack_api.calls_to("chat.postMessage") if c.params["channel"] == AGENT]
-        assert sum("refund or credit of 1,500.00" in shown(c) for c in told) == 1
+        assert sum("refund or credit of 1,500.00 for Jane Doe was" in shown(c) for c in told) == 1
     finally:
         first.close()
         second.close()
