@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import WEDNESDAY_MORNING
+from conftest import POLICY_YAML, WEDNESDAY_MORNING
 
-from escalator.domain.authority import Approver, approver_for
+from escalator.domain.authority import AGENT, SUPERVISORS, chain, deciding_level, rank_of
 from escalator.domain.business_hours import add_business_time, is_business_time
 from escalator.domain.escalation import EscalationType, parse_reference
 from escalator.domain.handoff import HandoffField, HandoffForm, check_handoff
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import humanize, sla_deadlines
-from escalator.policy import Policy, Priority
+from escalator.policy import Policy, Priority, parse_policy
 
 
 def test_keywords_choose_the_path_and_triggers_the_type(policy: Policy):
@@ -81,10 +81,73 @@ def test_sla_deadlines_follow_the_priority(policy: Policy):
 
 
 def test_authority_levels(policy: Policy):
-    assert approver_for(None, policy.authority) is Approver.agent
-    assert approver_for(Decimal("50"), policy.authority) is Approver.agent
-    assert approver_for(Decimal("50.01"), policy.authority) is Approver.supervisor
-    assert approver_for(Decimal("501"), policy.authority) is Approver.management
+    assert deciding_level(None, policy.authority).rank == AGENT
+    assert deciding_level(Decimal("50"), policy.authority).rank == AGENT
+    assert deciding_level(Decimal("50.01"), policy.authority).rank == SUPERVISORS
+    # No levels above the supervisors: management decides, outside the bot, as before.
+    assert deciding_level(Decimal("501"), policy.authority) is None
+
+
+CHAIN_YAML = POLICY_YAML.replace(
+    "  supervisor: 500\n",
+    """  supervisor: 500
+  levels:
+    - name: Support manager
+      limit: 2000
+      approvers: [U0MORGAN]
+      usergroup: S0MANAGERS
+    - name: Head of customer care
+      approvers: [U0DANA]
+""",
+)
+
+
+def test_the_lowest_level_that_can_decide_an_amount():
+    authority = parse_policy(CHAIN_YAML).authority
+    assert [(level.rank, level.name, level.limit) for level in chain(authority)] == [
+        (0, "Agent", Decimal("50")),
+        (1, "Supervisor", Decimal("500")),
+        (2, "Support manager", Decimal("2000")),
+        (3, "Head of customer care", None),
+    ]
+    assert deciding_level(Decimal("500"), authority).rank == SUPERVISORS
+    assert deciding_level(Decimal("1500"), authority).name == "Support manager"
+    assert deciding_level(Decimal("2000.01"), authority).name == "Head of customer care"
+    assert deciding_level(Decimal("999999"), authority).name == "Head of customer care"
+    with_top_limit = parse_policy(
+        CHAIN_YAML.replace("approvers: [U0DANA]", "approvers: [U0DANA]\n      limit: 10000")
+    )
+    assert deciding_level(Decimal("10000.01"), with_top_limit.authority) is None
+
+
+def test_who_decides_at_which_level():
+    authority = parse_policy(CHAIN_YAML).authority
+    assert rank_of("U0AGENT", frozenset(), False, authority) == AGENT
+    assert rank_of("U0SUPER", frozenset(), True, authority) == SUPERVISORS
+    assert rank_of("U0MORGAN", frozenset(), False, authority) == 2
+    assert rank_of("U0GROUPY", frozenset({"S0MANAGERS"}), True, authority) == 2
+    assert rank_of("U0DANA", frozenset(), False, authority) == 3
+
+
+def test_a_refund_above_the_agent_needs_a_reason_and_one_above_the_chain_is_refused():
+    chained = parse_policy(
+        CHAIN_YAML.replace("approvers: [U0DANA]", "approvers: [U0DANA]\n      limit: 10000")
+    )
+    _, errors = check_handoff(
+        _form(refund_amount="120", escalation_type="hierarchical", refund_reason=None),
+        chained,
+        WEDNESDAY_MORNING,
+    )
+    assert "Say why" in errors[HandoffField.refund_reason]
+    _, errors = check_handoff(
+        _form(refund_amount="12000", escalation_type="hierarchical"), chained, WEDNESDAY_MORNING
+    )
+    assert errors[HandoffField.refund_amount].startswith(
+        "A refund or credit of 12,000.00 is above every approval limit: the most anyone may approve is "
+        "10,000.00 (Head of customer care)."
+    )
+    handoff, errors = check_handoff(_form(refund_amount="40", refund_reason=None), chained, WEDNESDAY_MORNING)
+    assert errors == {} and handoff is not None and handoff.refund_reason is None
 
 
 def test_humanize():
@@ -110,6 +173,7 @@ def _form(**changes: object) -> HandoffForm:
         path="billing",
         escalation_type="functional",
         priority="P2",
+        refund_reason="Charged twice",
     )
     base.update(changes)
     return HandoffForm(**base)  # type: ignore[arg-type]

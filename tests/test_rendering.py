@@ -18,6 +18,7 @@ from escalator.domain.escalation import Approval, Escalation, EscalationType, Or
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.routing import detect
 from escalator.policy import Policy, Priority, parse_policy
+from escalator.slack.rendering.approvals import render_approval_request, render_refund_decided
 from escalator.slack.rendering.card import render_card, render_delivery_alert
 from escalator.slack.rendering.intake import (
     ModalPrefill,
@@ -127,11 +128,30 @@ def test_typed_text_can_never_ping_or_link(policy: Policy):
         deadline=HOSTILE[:300],
         account_number="<!everyone>",
     )
+    pending = replace(
+        escalation,
+        refund_amount=Decimal("1500"),
+        refund_reason=HOSTILE,
+        approval=Approval.pending,
+        approval_level=2,
+        key_account_tier="strategic",
+    )
+    chained = parse_policy(
+        POLICY_YAML.replace(
+            "  supervisor: 500\n",
+            "  supervisor: 500\n  levels:\n    - name: Support manager\n      approvers: [U0MORGAN]\n",
+        )
+    )
+    decided = replace(pending, approval=Approval.approved, approval_by="U0MORGAN")
     for message in (
         render_card(escalation, policy),
         render_next_steps(escalation, policy),
         render_delivery_alert(escalation, policy, "C0123BILL", "not_in_channel"),
+        render_card(pending, chained),
+        render_approval_request(pending, chained),
+        render_refund_decided(decided, chained),
     ):
+        _check_message(message.blocks)
         everything = message.text + json.dumps(message.blocks, ensure_ascii=False)
         for forged in (
             "<!channel>",

@@ -5,6 +5,7 @@ The YAML format is a public contract (see README and policy.example.yml): keys m
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -21,8 +22,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -125,6 +128,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class KeyProblem(ValueError):
+    """A problem a section's check finds in one of its keys, reported at that key
+    (`authority.levels.1.limit: …`) rather than at the section."""
+
+    def __init__(self, key: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class BusinessHours(_Section):
     days: list[Weekday] = Field(min_length=1)
     start: ClockTime
@@ -178,14 +190,47 @@ class WarmTransfer(StrEnum):
     group_dm = "group_dm"  # a group DM of the agent, the specialist and the bot
 
 
+class AuthorityLevel(_Section):
+    """Who decides above the supervisors: a level's name, the most it may approve, its approvers."""
+
+    name: str = Field(min_length=1, max_length=75)
+    limit: Decimal | None = Field(default=None, ge=0)  # none on the last level: it decides any amount
+    approvers: list[UserRef] = Field(default_factory=list)
+    usergroup: UsergroupRef | None = None
+
+    @model_validator(mode="after")
+    def _someone_decides(self) -> AuthorityLevel:
+        if not self.approvers and self.usergroup is None:
+            raise ValueError("name the approvers (people) or a usergroup who decide at this level")
+        return self
+
+
 class Authority(_Section):
     agent: Decimal = Field(ge=0)
     supervisor: Decimal = Field(ge=0)
+    levels: list[AuthorityLevel] = Field(default_factory=list)  # above the supervisors, lowest first
 
     @model_validator(mode="after")
     def _ordered(self) -> Authority:
         if self.agent > self.supervisor:
             raise ValueError("authority.agent must not be larger than authority.supervisor")
+        below, names = self.supervisor, {"agent", "supervisor"}
+        for n, level in enumerate(self.levels):
+            if level.name.strip().casefold() in names:
+                raise KeyProblem(("levels", n, "name"), f"{level.name!r} is the name of a lower level")
+            names.add(level.name.strip().casefold())
+            if level.limit is None:
+                if n != len(self.levels) - 1:
+                    raise KeyProblem(
+                        ("levels", n, "limit"), "only the last level may leave out its limit: give this one"
+                    )
+                continue
+            if level.limit <= below:
+                raise KeyProblem(
+                    ("levels", n, "limit"),
+                    f"must be larger than the level below ({below}): each level decides more",
+                )
+            below = level.limit
         return self
 
 
@@ -247,6 +292,100 @@ class Incidents(_Section):
     detect: IncidentDetection | None = None
 
 
+def normalise_account(account: str) -> str:
+    """How account numbers are matched: case and spaces don't count (`acme 001` is `ACME001`)."""
+    return "".join(account.split()).upper()
+
+
+TierName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,49}$")]
+_KEY_ACCOUNT_COLUMNS = (["account", "tier"], ["account", "tier", "name"])
+
+
+class KeyAccountTier(_Section):
+    priority: Priority  # a key account of this tier is raised at this priority at least
+
+
+class KeyAccount(_Section):
+    account: str = Field(min_length=1, max_length=64)
+    tier: str
+    name: str | None = Field(default=None, max_length=150)
+
+
+class KeyAccounts(_Section):
+    """Customers whose escalations are raised at least at their tier's priority: listed here, and/or in
+    a CSV file (columns account,tier[,name]) relative to the policy file."""
+
+    tiers: dict[TierName, KeyAccountTier] = Field(min_length=1)
+    accounts: list[KeyAccount] = Field(default_factory=list)
+    file: Path | None = None
+    _by_account: dict[str, KeyAccount] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _index(self, info: ValidationInfo) -> KeyAccounts:
+        found: dict[str, KeyAccount] = {}
+        for n, entry in enumerate(self.accounts):
+            problem = self._problem(entry, found)
+            if problem:
+                raise KeyProblem(("accounts", n, "tier" if "tier" in problem else "account"), problem)
+            found[normalise_account(entry.account)] = entry
+        if self.file is not None:
+            base = (info.context or {}).get("policy_dir") or Path.cwd()
+            for line, entry in self._read_file(Path(base) / self.file):
+                problem = self._problem(entry, found)
+                if problem:
+                    raise KeyProblem(("file",), f"{self.file} line {line}: {problem}")
+                found[normalise_account(entry.account)] = entry
+        self._by_account = found
+        return self
+
+    def _problem(self, entry: KeyAccount, found: dict[str, KeyAccount]) -> str | None:
+        if entry.tier not in self.tiers:
+            return f"unknown tier {entry.tier!r}; the tiers are {', '.join(self.tiers)}"
+        if not normalise_account(entry.account):
+            return "the account number is empty"
+        if normalise_account(entry.account) in found:
+            return f"account {entry.account!r} is listed twice"
+        return None
+
+    def _read_file(self, path: Path) -> list[tuple[int, KeyAccount]]:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise KeyProblem(("file",), f"cannot read {path} ({exc.strerror})") from None
+        rows = csv.reader(text.splitlines())
+        header = [cell.strip().lower() for cell in next(rows, [])]
+        if header not in _KEY_ACCOUNT_COLUMNS:
+            raise KeyProblem(
+                ("file",), f"{self.file} line 1: the header must be account,tier or account,tier,name"
+            )
+        entries = []
+        for row in rows:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) > len(header):
+                raise KeyProblem(("file",), f"{self.file} line {rows.line_num}: more columns than the header")
+            cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
+            try:
+                entry = KeyAccount(
+                    account=cells.get("account", ""),
+                    tier=cells.get("tier", ""),
+                    name=cells.get("name") or None,
+                )
+            except ValidationError as exc:
+                what = "; ".join(f"{e['loc'][0]} {e['msg'].lower()}" for e in exc.errors())
+                raise KeyProblem(("file",), f"{self.file} line {rows.line_num}: {what}") from None
+            entries.append((rows.line_num, entry))
+        return entries
+
+    def find(self, account: str) -> KeyAccount | None:
+        """The key account with this number (matched as `normalise_account` says), if it is one."""
+        return self._by_account.get(normalise_account(account))
+
+    @property
+    def count(self) -> int:
+        return len(self._by_account)
+
+
 class Policy(_Section):
     timezone: str
     business_hours: BusinessHours | None = None
@@ -262,6 +401,17 @@ class Policy(_Section):
     warm_transfer: WarmTransfer = WarmTransfer.thread
     privacy: Privacy = Privacy()
     incident: Incidents | None = None
+    key_accounts: KeyAccounts | None = None
+
+    @model_validator(mode="after")
+    def _tiers_have_targets(self) -> Policy:
+        for name, tier in (self.key_accounts.tiers if self.key_accounts else {}).items():
+            if tier.priority not in self.priorities:
+                raise KeyProblem(
+                    ("key_accounts", "tiers", name, "priority"),
+                    f"there are no SLA targets for {tier.priority.value} under priorities:",
+                )
+        return self
 
     @field_validator("paths")
     @classmethod
@@ -307,6 +457,9 @@ class Policy(_Section):
             found[user].append("supervisors.users")
         for user in self.incident.responders if self.incident else []:
             found[user].append("incident.responders")
+        for n, level in enumerate(self.authority.levels):
+            for user in level.approvers:
+                found[user].append(f"authority.levels.{n}.approvers")
         return dict(found)
 
     def usergroups_named(self) -> dict[str, list[str]]:
@@ -319,6 +472,9 @@ class Policy(_Section):
             found[self.supervisors.usergroup].append("supervisors.usergroup")
         if self.incident is not None and self.incident.usergroup:
             found[self.incident.usergroup].append("incident.usergroup")
+        for n, level in enumerate(self.authority.levels):
+            if level.usergroup:
+                found[level.usergroup].append(f"authority.levels.{n}.usergroup")
         return dict(found)
 
     def names(self) -> dict[tuple[NameKind, str], list[str]]:
@@ -367,6 +523,16 @@ class Policy(_Section):
                     "usergroup": group(self.supervisors.usergroup),
                 }
             ),
+            "authority": self.authority.model_copy(
+                update={
+                    "levels": [
+                        level.model_copy(
+                            update={"approvers": users(level.approvers), "usergroup": group(level.usergroup)}
+                        )
+                        for level in self.authority.levels
+                    ]
+                }
+            ),
         }
         if self.digest is not None:
             update["digest"] = self.digest.model_copy(update={"channel": channel(self.digest.channel)})
@@ -395,10 +561,11 @@ def load_policy(path: Path) -> Policy:
         ) from None
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the policy file ({exc.strerror})") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(text, source=str(path), policy_dir=path.parent)
 
 
-def parse_policy(text: str, source: str = "policy") -> Policy:
+def parse_policy(text: str, source: str = "policy", policy_dir: Path | None = None) -> Policy:
+    """The policy in `text`; files it names (key_accounts.file) are relative to `policy_dir`."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -413,7 +580,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: the policy must be a YAML mapping of keys such as paths:")
     try:
-        return Policy.model_validate(data)
+        return Policy.model_validate(data, context={"policy_dir": policy_dir})
     except ValidationError as exc:
         raise ConfigurationError("\n".join(f"{source}: {line}" for line in describe_errors(exc))) from None
 
@@ -428,6 +595,9 @@ def describe_errors(exc: ValidationError) -> list[str]:
         # pydantic adds the validator's name to the location of errors raised inside union or
         # function validators; a reader only wants the keys of their file.
         loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+        problem = error.get("ctx", {}).get("error")
+        if isinstance(problem, KeyProblem):
+            loc += [str(part) for part in problem.key]
         key = ".".join(loc) or "policy"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -453,7 +623,7 @@ def _pattern_hint(loc: list[str], value: Any) -> str:
         kind = 'a channel name such as "#billing" or an ID such as C0123ABC'
     elif last == "usergroup":
         kind = 'a user group\'s handle such as "@billing-team" or an ID such as S0123ABC'
-    elif "specialists" in loc or "users" in loc or "responders" in loc:
+    elif "specialists" in loc or "users" in loc or "responders" in loc or "approvers" in loc:
         kind = 'a person\'s handle such as "@alex", their email, or a user ID such as U0123ABC'
     elif "paths" in loc:
         kind = "a short lowercase name such as billing"

@@ -46,10 +46,11 @@ class Approval(StrEnum):
     """Where a refund or credit asked for stands against the policy's authority limits."""
 
     not_needed = "not_needed"
-    pending = "pending"  # over the agent's limit: a supervisor decides
+    pending = "pending"  # over the agent's limit: the level in `approval_level` (or one above) decides
     approved = "approved"
     declined = "declined"
-    management = "management"  # over the supervisor's limit: management decides, outside the bot
+    # Over the supervisor's limit in a policy with no levels above them: management decides, outside the bot.
+    management = "management"
 
 
 class Origin(StrEnum):
@@ -85,12 +86,19 @@ class Escalation:
     deadline: str | None = None
     deadline_at: datetime | None = None
     refund_amount: Decimal | None = None
+    refund_reason: str | None = None
     trigger_words: list[str] = field(default_factory=list)
     team_id: str | None = None
     source_channel_id: str | None = None
     source_message_ts: str | None = None
     approval: Approval = Approval.not_needed
     approval_by: str | None = None
+    # The step of the authority chain (escalator.domain.authority) the refund waits for; once decided,
+    # the step of whoever decided it.
+    approval_level: int | None = None
+    # A key account's tier, and the priority the agent chose when the tier's raised it.
+    key_account_tier: str | None = None
+    requested_priority: Priority | None = None
     state: State = State.open
     owner_user_id: str | None = None
     claimed_at: datetime | None = None

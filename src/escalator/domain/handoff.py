@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from escalator.domain.authority import Approver, approver_for
+from escalator.domain.authority import AGENT, amount_text, deciding_level, highest
 from escalator.domain.escalation import EscalationType
 from escalator.policy import Policy, Priority
 
@@ -28,6 +28,7 @@ class HandoffField(StrEnum):
     escalation_type = "escalation_type"
     priority = "priority"
     refund_amount = "refund_amount"
+    refund_reason = "refund_reason"
     customer_consent = "customer_consent"
 
 
@@ -42,6 +43,7 @@ MAX_LENGTH: dict[HandoffField, int] = {
     HandoffField.customer_tone: 300,
     HandoffField.deadline: 300,
     HandoffField.refund_amount: 20,
+    HandoffField.refund_reason: 500,
 }
 
 REQUIRED_TEXT = (
@@ -88,6 +90,7 @@ class HandoffForm:
     escalation_type: str | None = None
     priority: str | None = None
     refund_amount: str | None = None
+    refund_reason: str | None = None
     customer_consent: bool = False
 
 
@@ -108,6 +111,7 @@ class Handoff:
     deadline: str | None
     deadline_at: datetime | None
     refund_amount: Decimal | None
+    refund_reason: str | None = None
 
     @property
     def searchable_text(self) -> str:
@@ -145,16 +149,7 @@ def check_handoff(
         errors[HandoffField.deadline_at] = "This moment has passed: choose a time in the future, or clear it."
 
     amount = _parse_amount(text[HandoffField.refund_amount], errors)
-    approver = approver_for(amount, policy.authority)
-    if (
-        approver is not Approver.agent
-        and escalation_type is not None
-        and escalation_type is not EscalationType.hierarchical
-    ):
-        errors[HandoffField.escalation_type] = (
-            f"A refund or credit of {amount} is beyond an agent's authority ({policy.authority.agent}): "
-            "choose Hierarchical so a supervisor can approve it."
-        )
+    _check_authority(amount, text[HandoffField.refund_reason], escalation_type, policy, errors)
 
     if errors:
         return None, errors
@@ -174,9 +169,42 @@ def check_handoff(
             deadline=text[HandoffField.deadline],
             deadline_at=form.deadline_at,
             refund_amount=amount,
+            refund_reason=text[HandoffField.refund_reason] if amount is not None else None,
         ),
         {},
     )
+
+
+def _check_authority(
+    amount: Decimal | None,
+    reason: str | None,
+    escalation_type: EscalationType | None,
+    policy: Policy,
+    errors: dict[HandoffField, str],
+) -> None:
+    """A refund beyond the agent's authority is Hierarchical, says why, and is within the chain's."""
+    if amount is None:
+        return
+    authority = policy.authority
+    level = deciding_level(amount, authority)
+    if level is None and authority.levels:
+        top = highest(authority)
+        errors[HandoffField.refund_amount] = (
+            f"A refund or credit of {amount_text(amount)} is above every approval limit: the most "
+            f"anyone may approve is {amount_text(top.limit)} ({top.name}). Ask your supervisor."
+        )
+        return
+    if level is not None and level.rank == AGENT:
+        return
+    if reason is None:
+        errors[HandoffField.refund_reason] = (
+            f"Say why: a refund or credit above {amount_text(authority.agent)} needs an approver's decision."
+        )
+    if escalation_type is not None and escalation_type is not EscalationType.hierarchical:
+        errors[HandoffField.escalation_type] = (
+            f"A refund or credit of {amount} is beyond an agent's authority ({authority.agent}): "
+            "choose Hierarchical so a supervisor can approve it."
+        )
 
 
 def _parse_amount(value: str | None, errors: dict[HandoffField, str]) -> Decimal | None:

@@ -51,6 +51,9 @@ class Message(StrEnum):
     incident_joined = "incident_joined"  # privately to the agent: their case is part of an incident
     incident_update_for_agent = "incident_update_for_agent"  # privately: the latest line for the customer
     delivery_failed = "delivery_failed"  # to the supervisors: a message Slack refused for good
+    approval_request = "approval_request"  # privately, to the approver in the payload: decide a refund
+    refund_decided = "refund_decided"  # privately, to the agent: the refund was approved or declined
+    close_approval_requests = "close_approval_requests"  # the approvers' requests: the decision, no buttons
 
     @property
     def form(self) -> Form:
@@ -73,6 +76,7 @@ _FORMS = {
     Message.erase_message: Form.edit,
     Message.update_incident_card: Form.edit,
     Message.update_suggestion: Form.edit,
+    Message.close_approval_requests: Form.edit,
     Message.publish_home: Form.home,
     Message.post_digest_chart: Form.upload,
 }
@@ -87,6 +91,7 @@ _URGENCY = {
     Message.update_incident_card: Urgency.view,
     Message.incident_note: Urgency.view,
     Message.update_suggestion: Urgency.view,
+    Message.close_approval_requests: Urgency.view,
     Message.publish_home: Urgency.background,
     Message.erase_message: Urgency.background,
 }
@@ -136,16 +141,25 @@ def recipient(key: str) -> str | None:
 
 
 _TO_AGENT = frozenset(
-    {Message.tell_agent_next_steps, Message.tell_agent_owner, Message.hand_back, Message.incident_joined}
+    {
+        Message.tell_agent_next_steps,
+        Message.tell_agent_owner,
+        Message.hand_back,
+        Message.incident_joined,
+        Message.refund_decided,
+    }
 )
 _IN_CARD_THREAD = frozenset({Message.thread_note, Message.warm_transfer})
 
 
-def addressee(kind: Message, escalation: Escalation) -> str | None:
+def addressee(kind: Message, escalation: Escalation, payload: Mapping[str, Any]) -> str | None:
     """Where a case's posted message goes, as far as its state says when it is queued: its channel,
-    its card's thread, its agent. None when the payload says (a reminder) or it is not posted."""
+    its card's thread, its agent, the approver it asks. None when it is not posted, or when the
+    payload says and the message is queued apart (a reminder)."""
     if kind.form is not Form.post:
         return None
+    if kind is Message.approval_request:
+        return str(payload["to"])
     if kind is Message.post_card:
         return escalation.routed_channel_id
     if kind in _TO_AGENT:

@@ -44,6 +44,16 @@ class IncidentFigures:
 
 
 @dataclass(frozen=True)
+class KeyAccountFigures:
+    """The day's key-account escalations, counted apart: how many, by tier, and those that missed a
+    target."""
+
+    raised: int
+    by_tier: dict[str, int]
+    breaches: list[Escalation]
+
+
+@dataclass(frozen=True)
 class Digest:
     day: date
     raised: int
@@ -70,6 +80,7 @@ class Digest:
     slowest_path: tuple[str, timedelta] | None
     specialists: list[SpecialistLoad] = field(default_factory=list)
     incidents: IncidentFigures | None = None
+    key_accounts: KeyAccountFigures | None = None  # with key_accounts in the policy
 
     @property
     def quiet(self) -> bool:
@@ -221,6 +232,7 @@ class Digests:
             )
             if declared or fixed
             else None,
+            key_accounts=_key_accounts(raised, now) if self._policy.key_accounts else None,
         )
 
 
@@ -259,6 +271,16 @@ def _breaches(raised: list[Escalation], now: datetime) -> list[tuple[Escalation,
         if targets:
             missed.append((e, targets))
     return missed
+
+
+def _key_accounts(raised: list[Escalation], now: datetime) -> KeyAccountFigures:
+    key = [e for e in raised if e.key_account_tier is not None]
+    breached = {e.id for e, _ in _breaches(key, now)}
+    return KeyAccountFigures(
+        raised=len(key),
+        by_tier=_count(e.key_account_tier for e in key),
+        breaches=[e for e in key if e.id in breached],
+    )
 
 
 def _measured(escalations: list[Escalation]) -> list[Escalation]:

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from escalator.clock import Clock
+from escalator.domain.authority import amount_text, level_at, rank_of
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.domain.history import HistoryEntry
-from escalator.domain.lifecycle import Action, Actor, Refused, check, may_claim, roles_of
+from escalator.domain.lifecycle import Action, Actor, Refused, check, is_supervisor, may_claim, roles_of
 from escalator.domain.messages import Message, addressee
 from escalator.domain.routing import route
 from escalator.domain.sla import Target, sla_deadlines
@@ -68,7 +69,7 @@ class Ownership:
         escalation = self.get(escalation_id)
         if escalation is None:
             raise Refused("That escalation no longer exists.")
-        check(escalation, action, roles_of(actor, escalation, self._policy))
+        check(escalation, action, roles_of(actor, escalation, self._policy), self._policy)
         return escalation
 
     # The steps.
@@ -162,10 +163,19 @@ class Ownership:
         return self._apply(key, escalation_id, actor, Action.cancel, change)
 
     def decide_refund(self, key: str, escalation_id: int, actor: Actor, approve: bool) -> Outcome:
+        """Approve or decline the refund, at the decider's step of the authority chain; the agent is told."""
+        authority = self._policy.authority
+
         def change(e: Escalation, now: datetime) -> Effects:
+            rank = rank_of(actor.user_id, actor.usergroups, is_supervisor(actor, self._policy), authority)
+            level = level_at(rank, authority)
             e.approval = Approval.approved if approve else Approval.declined
-            e.approval_by = actor.user_id
-            return Effects(note=f"Refund or credit of {e.refund_amount}")
+            e.approval_by, e.approval_level = actor.user_id, rank
+            note = f"Refund or credit of {amount_text(e.refund_amount)}"
+            return Effects(
+                note=f"{note} ({level.name})" if level else note,
+                messages=[(Message.refund_decided, {}), (Message.close_approval_requests, {})],
+            )
 
         return self._apply(key, escalation_id, actor, Action.approve if approve else Action.decline, change)
 
@@ -180,7 +190,7 @@ class Ownership:
             escalation = tx.escalations.get_for_update(escalation_id)
             if escalation is None:
                 raise Refused("That escalation no longer exists.")
-            check(escalation, action, roles_of(actor, escalation, self._policy))
+            check(escalation, action, roles_of(actor, escalation, self._policy), self._policy)
             ids = transition(tx, escalation, actor.user_id, action, change, now)
         return Outcome(escalation, ids)
 
@@ -293,7 +303,8 @@ def queue(
     """Leave a case's messages for delivery, in order, in one statement; each posted one is paced by
     whom it goes to."""
     return tx.outbox.add_many(
-        now, [(kind, escalation.id, payload, addressee(kind, escalation)) for kind, payload in messages]
+        now,
+        [(kind, escalation.id, payload, addressee(kind, escalation, payload)) for kind, payload in messages],
     )
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from escalator.clock import Clock
+from escalator.domain.authority import level_at
 from escalator.domain.escalation import Escalation, Origin
 from escalator.domain.handoff import Handoff
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import Incident
+from escalator.domain.key_accounts import key_account_for
 from escalator.domain.lifecycle import Action, approval_for
 from escalator.domain.messages import Message
 from escalator.domain.routing import detect, route
@@ -65,7 +68,10 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
         if existing is not None:
             return EscalationRaised(existing, created=False, outbox_ids=[])
         destination = route(handoff.path_key, handoff.escalation_type, now, policy)
-        deadlines = sla_deadlines(now, handoff.priority, policy)
+        # A key account is raised at its tier's priority at least: the SLA clocks follow.
+        key_account = key_account_for(handoff.account_number, handoff.priority, policy)
+        priority = key_account.priority if key_account else handoff.priority
+        deadlines = sla_deadlines(now, priority, policy)
         escalation = tx.escalations.add(
             Escalation(
                 raised_at=now,
@@ -85,9 +91,12 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
                 deadline_at=handoff.deadline_at,
                 customer_consent=handoff.customer_consent,
                 refund_amount=handoff.refund_amount,
+                refund_reason=handoff.refund_reason,
                 path_key=handoff.path_key,
                 escalation_type=handoff.escalation_type,
-                priority=handoff.priority,
+                priority=priority,
+                key_account_tier=key_account.tier if key_account else None,
+                requested_priority=handoff.priority if priority != handoff.priority else None,
                 trigger_words=detect(handoff.searchable_text, policy).trigger_words,
                 routed_channel_id=destination.channel_id,
                 after_hours=destination.after_hours,
@@ -97,7 +106,7 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
             )
         )
         assert escalation.id is not None
-        escalation.approval = approval_for(escalation, policy)
+        escalation.approval, escalation.approval_level = approval_for(escalation, policy)
         tx.history.add(
             HistoryEntry(
                 escalation_id=escalation.id,
@@ -119,5 +128,16 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
         placement = place(tx, policy, escalation, command.incident, now)
         # (a case in an incident has no card: the incident's speaks for it)
         card = [] if placement.incident else new_card(escalation)
-        queued = queue(tx, escalation, [*card, (Message.publish_home, {"user": command.agent_user_id})], now)
+        home = (Message.publish_home, {"user": command.agent_user_id})
+        queued = queue(tx, escalation, [*card, *approval_requests(escalation, policy), home], now)
     return EscalationRaised(escalation, True, [*queued, *placement.outbox_ids], placement.incident)
+
+
+def approval_requests(escalation: Escalation, policy: Policy) -> list[tuple[Message, dict[str, Any]]]:
+    """A refund above the supervisors' authority: a private request to each of its level's named
+    approvers (the level's user group is mentioned on the card, in the supervisors' channel)."""
+    if escalation.approval_level is None:
+        return []
+    level = level_at(escalation.approval_level, policy.authority)
+    approvers = level.approvers if level else ()
+    return [(Message.approval_request, {"to": user}) for user in approvers]

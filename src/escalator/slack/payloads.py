@@ -190,6 +190,34 @@ class BlockActions(_Payload):
         return which, found, kind, reminder
 
 
+class _OpenView(_Payload):
+    """A modal as Slack sends it back with an action inside it: enough to update it in place."""
+
+    id: str = Field(min_length=1, max_length=255)
+    hash: str = Field(default="", max_length=255)
+    type: Literal["modal"]
+    callback_id: str = Field(max_length=255)
+    private_metadata: str = Field(default="", max_length=3000)
+    title: dict[str, Any]
+    submit: dict[str, Any] | None = None
+    close: dict[str, Any] | None = None
+    blocks: list[dict[str, Any]] = Field(max_length=100)
+
+
+class FormAction(_Payload):
+    """Something typed in an open form that asks to be looked at at once (an input with
+    `dispatch_action`), such as the handoff form's account number."""
+
+    type: Literal["block_actions"]
+    user: _Id
+    view: _OpenView
+    actions: list[_Action] = Field(min_length=1)
+
+    @property
+    def typed(self) -> str:
+        return clean_text(self.actions[0].value)
+
+
 class _ReactionItem(_Payload):
     type: str
     channel: SlackId | None = None

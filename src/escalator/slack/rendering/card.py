@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from escalator.domain.authority import amount_text
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.domain.lifecycle import ALLOWED_FROM, Action
 from escalator.domain.messages import Message
@@ -13,6 +14,7 @@ from escalator.domain.sla import humanize
 from escalator.policy import Policy
 from escalator.slack.ids import ActionId
 from escalator.slack.rendering import phrases
+from escalator.slack.rendering.approvals import approval_note
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
 from escalator.slack.text import clip, mrkdwn_escape, slack_date
 
@@ -48,12 +50,6 @@ _CARD_BUTTONS = (
     _Button(ActionId.cancel, Action.cancel, "Cancel", "danger"),
     _Button(ActionId.full_note, Action.read_note, "Full note"),
 )
-
-_APPROVAL_NOTES = {
-    Approval.not_needed: "within the agent's authority",
-    Approval.pending: "needs a supervisor's approval",
-    Approval.management: "above a supervisor's authority: management must decide",
-}
 
 
 def render_card(escalation: Escalation, policy: Policy) -> SlackMessage:
@@ -98,6 +94,9 @@ _WHAT = {
     Message.incident_joined: "the agent's note that the case is part of an incident",
     Message.incident_update_for_agent: "an incident update for an agent",
     Message.delivery_failed: "a delivery alert",
+    Message.approval_request: "a request to approve a refund",
+    Message.refund_decided: "the agent's note of a refund's decision",
+    Message.close_approval_requests: "the approvers' requests, once the refund was decided",
 }
 
 
@@ -206,10 +205,14 @@ def clocks(escalation: Escalation, policy: Policy) -> str:
     return f"*{e.priority.value}:* " + " · ".join(parts)
 
 
-def _approval_note(escalation: Escalation) -> str:
-    if escalation.approval in (Approval.approved, Approval.declined):
-        return f"{escalation.approval.value} by <@{escalation.approval_by}>"
-    return _APPROVAL_NOTES[escalation.approval]
+def key_account_note(escalation: Escalation) -> str | None:
+    """ "⭐ Key account — strategic (raised from P3 to P1)", for a key account's case."""
+    if escalation.key_account_tier is None:
+        return None
+    note = f":star: Key account — {mrkdwn_escape(escalation.key_account_tier)}"
+    if escalation.requested_priority is not None:
+        note += f" (raised from {escalation.requested_priority.value} to {escalation.priority.value})"
+    return note
 
 
 def render_full_note(escalation: Escalation, policy: Policy) -> dict[str, Any]:
@@ -232,7 +235,9 @@ def _card_context(escalation: Escalation, policy: Policy, *, in_channel: bool = 
         "path_label": phrases.path_label(escalation, policy),
         "type_icon": _TYPE_ICONS[escalation.escalation_type],
         "state_label": state_label(escalation),
-        "approval_note": _approval_note(escalation),
+        "approval_note": approval_note(escalation, policy),
+        "refund": amount_text(escalation.refund_amount),
+        "key_account": key_account_note(escalation),
         "clocks": clocks(escalation, policy),
         "owners": phrases.owners(escalation, policy),
         "may_claim": phrases.who_may_claim(escalation, policy),

@@ -142,6 +142,8 @@ def _day(d: Digest, policy: Policy) -> list[str]:
             f"{'s' if i.customers_affected != 1 else ''} affected · {i.resolved} resolved"
             + (f", median {humanize(i.resolve_median)} to resolve" if i.resolve_median else "")
         )
+    if d.key_accounts:
+        parts.append(_key_accounts(d))
     if d.specialists:
         parts.append(
             "*Per specialist* (claimed · resolved · median time to resolve)\n"
@@ -151,6 +153,20 @@ def _day(d: Digest, policy: Policy) -> list[str]:
             )
         )
     return parts
+
+
+def _key_accounts(d: Digest) -> str:
+    k = d.key_accounts
+    assert k is not None
+    if not k.raised:
+        return ":star: *Key accounts:* none escalated"
+    tiers = _counts(k.by_tier, mrkdwn_escape)
+    breached = (
+        f"{len(k.breaches)} missed a target ({', '.join(_ref(e) for e in k.breaches)})"
+        if k.breaches
+        else "no target missed"
+    )
+    return f":star: *Key accounts:* {k.raised} escalated — {tiers} · {breached}"
 
 
 def _open_queue(d: Digest, policy: Policy) -> str:
