@@ -66,6 +66,10 @@ def _parse_clock_time(value: Any) -> time:
     return time(hours, minutes)
 
 
+EMPTY_CHANNEL = (
+    'is empty; a channel name such as #billing must be in quotes ("#billing"): '
+    "unquoted, YAML reads # as the start of a comment"
+)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
 # A channel, person or user group is named by its Slack ID, or by the name people know it by; names are
@@ -268,6 +272,23 @@ class Digest(_Section):
     at: ClockTime = time(9, 0)
 
 
+class WeeklyReport(_Section):
+    """The feedback loop: once a week, what the escalations were about and where training would help."""
+
+    day: Weekday = Weekday.mon
+    at: ClockTime = time(9, 0)
+    channel: ChannelRef | None = None  # the topics; default: the supervisors' channel
+    product_channel: ChannelRef | None = None  # the product team: the topics' CSV, no per-agent figures
+
+    @field_validator("channel", "product_channel", mode="before")
+    @classmethod
+    def _written_if_given(cls, value: Any) -> Any:
+        # Optional, so an unquoted #name (a YAML comment, read as nothing) would silently turn it off.
+        if value is None:
+            raise ValueError(EMPTY_CHANNEL)
+        return value
+
+
 class Privacy(_Section):
     """Handoff notes carry customers' names and account numbers: how much of them Slack keeps."""
 
@@ -398,6 +419,7 @@ class Policy(_Section):
     close_the_loop: CloseTheLoop = CloseTheLoop()
     customer_deadline: CustomerDeadline = CustomerDeadline()
     digest: Digest | None = None
+    weekly_report: WeeklyReport | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread
     privacy: Privacy = Privacy()
     incident: Incidents | None = None
@@ -430,6 +452,12 @@ class Policy(_Section):
         return value
 
     @property
+    def weekly_report_channel(self) -> str:
+        """Where the weekly report's topics go."""
+        report = self.weekly_report
+        return (report.channel if report else None) or self.supervisors.channel
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -443,6 +471,10 @@ class Policy(_Section):
         found[self.supervisors.channel].append("supervisors.channel")
         if self.digest is not None:
             found[self.digest.channel].append("digest.channel")
+        if self.weekly_report is not None:
+            for key in ("channel", "product_channel"):
+                if ref := getattr(self.weekly_report, key):
+                    found[ref].append(f"weekly_report.{key}")
         if self.incident is not None:
             found[self.incident.channel].append("incident.channel")
         return dict(found)
@@ -536,6 +568,13 @@ class Policy(_Section):
         }
         if self.digest is not None:
             update["digest"] = self.digest.model_copy(update={"channel": channel(self.digest.channel)})
+        if self.weekly_report is not None:
+            update["weekly_report"] = self.weekly_report.model_copy(
+                update={
+                    "channel": channel(self.weekly_report.channel),
+                    "product_channel": channel(self.weekly_report.product_channel),
+                }
+            )
         if self.incident is not None:
             update["incident"] = self.incident.model_copy(
                 update={
@@ -605,10 +644,7 @@ def describe_errors(exc: ValidationError) -> list[str]:
         elif error["type"] == "string_pattern_mismatch":
             message = _pattern_hint(loc, error.get("input"))
         elif error["type"] == "string_type" and error.get("input") is None and _names_a_channel(loc):
-            message = (
-                'is empty; a channel name such as #billing must be in quotes ("#billing"): '
-                "unquoted, YAML reads # as the start of a comment"
-            )
+            message = EMPTY_CHANNEL
         lines.append(f"{key}: {message[:1].lower()}{message[1:]}")
     return lines
 

@@ -88,6 +88,7 @@ class Escalation:
     refund_amount: Decimal | None = None
     refund_reason: str | None = None
     trigger_words: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)  # the keywords and trigger words its note mentioned
     team_id: str | None = None
     source_channel_id: str | None = None
     source_message_ts: str | None = None

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from escalator.clock import Clock
 from escalator.domain.authority import level_at
 from escalator.domain.escalation import Escalation, Origin
+from escalator.domain.feedback import topics_of
 from escalator.domain.handoff import Handoff
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import Incident
@@ -98,6 +99,7 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
                 key_account_tier=key_account.tier if key_account else None,
                 requested_priority=handoff.priority if priority != handoff.priority else None,
                 trigger_words=detect(handoff.searchable_text, policy).trigger_words,
+                topics=topics_of(handoff.searchable_text, policy),
                 routed_channel_id=destination.channel_id,
                 after_hours=destination.after_hours,
                 acknowledge_by=deadlines.acknowledge_by,

@@ -65,6 +65,7 @@ escalations = Table(
     Column("escalation_type", enum_column_type(EscalationType), nullable=False),
     Column("priority", enum_column_type(Priority, length=2), nullable=False),
     Column("trigger_words", JSON, nullable=False),
+    Column("topics", JSON, nullable=False, server_default="[]"),
     Column("approval", enum_column_type(Approval), nullable=False),
     Column("approval_by", String(32)),
     # The step of the authority chain the refund waits for (1: the supervisors; 2…: authority.levels).
@@ -254,6 +255,14 @@ digests = Table(
     "digests",
     metadata,
     Column("day", Date, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+)
+
+# One row per weekly report started (the Monday its week began), so that one worker alone sends it.
+weekly_reports = Table(
+    "weekly_reports",
+    metadata,
+    Column("week", Date, primary_key=True),
     Column("started_at", UtcDateTime, nullable=False),
 )
 
