@@ -151,7 +151,9 @@ def test_typed_text_can_never_ping_or_link(policy: Policy):
 def test_any_text_fits_slack_limits(summary: str, name: str):
     # Worst case for escaping: every character grows to five ("&amp;").
     policy = parse_policy(POLICY_YAML)
-    _check_message(render_card(_escalation(summary=summary, customer_name=name), policy, WEDNESDAY_MORNING).blocks)
+    _check_message(
+        render_card(_escalation(summary=summary, customer_name=name), policy, WEDNESDAY_MORNING).blocks
+    )
 
 
 def test_worst_case_escaping_is_clipped_cleanly(policy: Policy):
@@ -173,4 +175,6 @@ def test_next_steps_when_the_channel_failed(policy: Policy):
     assert "the bot is not a member of the channel" in text and "supervisors instead" in text
     assert "/invite @Escalator" in text
     lost = _escalation(delivery_problem="channel_not_found")
-    assert "Please call a supervisor now" in json.dumps(render_next_steps(lost, policy, WEDNESDAY_MORNING).blocks)
+    assert "Please call a supervisor now" in json.dumps(
+        render_next_steps(lost, policy, WEDNESDAY_MORNING).blocks
+    )
