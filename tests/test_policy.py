@@ -26,6 +26,17 @@ def test_the_example_policy_loads():
     assert policy.business_hours is not None and policy.business_hours.end == time(17, 30)
     assert policy.digest is not None and policy.digest.at == time(9, 0)
     assert policy.reactions.claim == "eyes"
+    rota = policy.paths["billing"].rota
+    assert rota is not None and rota.shifts[2].end == time(6, 0) and rota.after_hours == ["U0ONCALL"]
+
+
+def test_the_examples_commented_supervisors_rota_is_valid():
+    example = (ROOT / "policy.example.yml").read_text()
+    start = example.index("  # rota:")
+    commented = example[start : example.index("authority:")]
+    uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in commented.splitlines()) + "\n"
+    rota = parse_policy(example.replace(commented, uncommented)).supervisors.rota
+    assert rota is not None and rota.after_hours == ["U0LEAD"]
 
 
 def test_a_missing_key_is_named_by_its_path():
