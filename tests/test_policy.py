@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import POLICY_YAML, ROOT
+from test_rota import ROTA_POLICY_YAML
 
 from escalator.errors import ConfigurationError
 from escalator.policy import Priority, load_policy, parse_duration, parse_policy
@@ -25,6 +26,17 @@ def test_the_example_policy_loads():
     assert policy.business_hours is not None and policy.business_hours.end == time(17, 30)
     assert policy.digest is not None and policy.digest.at == time(9, 0)
     assert policy.reactions.claim == "eyes"
+    rota = policy.paths["billing"].rota
+    assert rota is not None and rota.shifts[2].end == time(6, 0) and rota.after_hours == ["U0ONCALL"]
+
+
+def test_the_examples_commented_supervisors_rota_is_valid():
+    example = (ROOT / "policy.example.yml").read_text()
+    start = example.index("  # rota:")
+    commented = example[start : example.index("authority:")]
+    uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in commented.splitlines()) + "\n"
+    rota = parse_policy(example.replace(commented, uncommented)).supervisors.rota
+    assert rota is not None and rota.after_hours == ["U0LEAD"]
 
 
 def test_a_missing_key_is_named_by_its_path():
@@ -76,6 +88,112 @@ def test_a_missing_key_is_named_by_its_path():
 def test_mistakes_name_the_key_and_say_what_to_do(replace: str, by: str, expected: str):
     assert replace in POLICY_YAML
     assert expected in _error(POLICY_YAML.replace(replace, by, 1))
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        (
+            'from: "09:00", to: "13:00"',
+            'from: "09:00", to: "09:00"',
+            "paths.billing.rota.shifts.0.to: must not equal the shift's from",
+        ),
+        (
+            'days: [mon, tue, wed, thu, fri], from: "09',
+            'days: [mon, tues], from: "09',
+            "paths.billing.rota.shifts.0.days.1: input should be 'mon'",
+        ),
+        (
+            'from: "13:00", to: "17:30"',
+            'from: "13:00", to: "25:30"',
+            "paths.billing.rota.shifts.1.to: '25:30' is not a time of day",
+        ),
+        (
+            'to: "2026-12-26"',
+            "to: 2026-12-20",
+            "paths.billing.rota.overrides.0.to: must not be before from (2026-12-24)",
+        ),
+        (
+            'to: "2026-12-26"',
+            "to: Boxing Day",
+            "paths.billing.rota.overrides.0.to: input should be a valid date",
+        ),
+        (
+            "on_duty: [U0ALEX]}",
+            "on_duty: []}",
+            "paths.billing.rota.shifts.0.on_duty: list should have at least 1 item",
+        ),
+        (
+            "after_hours: [U0ONCALL]",
+            "after_hours: [oncall]",
+            "paths.billing.rota.after_hours.0: 'oncall' is not a person's handle",
+        ),
+        (
+            "after_hours: [U0ONCALL]",
+            "after_hours: []",
+            "paths.billing.rota.after_hours: list should have at least 1 item",
+        ),
+        (
+            "note: Christmas cover}",
+            "note: Christmas cover, who: sam}",
+            "paths.billing.rota.overrides.0.who: unknown key",
+        ),
+        (
+            "note: Christmas cover}\n",
+            "note: Christmas cover}\n        - {from: 2026-12-26, to: 2026-12-31, on_duty: [U0ALEX]}\n",
+            "paths.billing.rota: overrides 0 and 1 overlap",
+        ),
+        (
+            "on_duty: [U0LEAD]}",
+            "on_duty: [lead]}",
+            "supervisors.rota.shifts.0.on_duty.0: 'lead' is not a person's handle",
+        ),
+        ("  rota:\n    shifts:", "  rota:\n    shift:", "supervisors.rota.shift: unknown key"),
+    ],
+)
+def test_rota_mistakes_name_the_key(replace: str, by: str, expected: str):
+    assert replace in ROTA_POLICY_YAML
+    assert expected in _error(ROTA_POLICY_YAML.replace(replace, by, 1))
+
+
+def test_a_rota_names_someone_and_may_stand_for_the_specialists():
+    rota_start = ROTA_POLICY_YAML.index("    rota:\n      shifts:")
+    rota_end = ROTA_POLICY_YAML.index("  technical:")
+    nobody = ROTA_POLICY_YAML[:rota_start] + "    rota: {overrides: []}\n" + ROTA_POLICY_YAML[rota_end:]
+    assert "paths.billing.rota: a rota names shifts, after_hours, or both" in _error(nobody)
+    only_a_rota = parse_policy(ROTA_POLICY_YAML.replace("    specialists: [U0ALEX, U0SAM]\n", ""))
+    assert only_a_rota.paths["billing"].specialists == []
+    no_one = ROTA_POLICY_YAML[:rota_start] + ROTA_POLICY_YAML[rota_end:]
+    assert "paths.billing: name the specialists (people), a usergroup or a rota" in _error(
+        no_one.replace("    specialists: [U0ALEX, U0SAM]\n", "")
+    )
+
+
+def test_a_bad_unquoted_date_is_named():
+    assert "not valid YAML: a date that is no date (month must be in 1..12)" in _error(
+        ROTA_POLICY_YAML.replace("from: 2026-12-24", "from: 2026-13-24")
+    )
+
+
+def test_people_on_rotas_may_be_named():
+    named = parse_policy(
+        ROTA_POLICY_YAML.replace("on_duty: [U0ALEX]}", 'on_duty: ["@alex"]}')
+        .replace("after_hours: [U0ONCALL]", "after_hours: [oncall@example.com]")
+        .replace("on_duty: [U0LEAD]}", 'on_duty: ["@lead"]}')
+    )
+    assert named.names() == {
+        ("user", "@alex"): ["paths.billing.rota.shifts.0.on_duty"],
+        ("user", "oncall@example.com"): ["paths.billing.rota.after_hours"],
+        ("user", "@lead"): ["supervisors.rota.shifts.0.on_duty"],
+    }
+    resolved = named.with_ids(
+        {("user", "@alex"): "U0ALEX", ("user", "oncall@example.com"): "U0ONCALL", ("user", "@lead"): "U0LEAD"}
+    )
+    billing = resolved.paths["billing"].rota
+    assert billing is not None and billing.shifts[0].on_duty == ["U0ALEX"]
+    assert billing.after_hours == ["U0ONCALL"] and billing.overrides[0].on_duty == ["U0SAM"]
+    assert resolved.supervisors.rota is not None and resolved.supervisors.rota.shifts[0].on_duty == ["U0LEAD"]
+    assert resolved.names() == {}
 
 
 def test_unquoted_times_are_read_as_times():

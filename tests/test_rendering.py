@@ -94,7 +94,7 @@ def test_card_shows_every_field_and_validates(policy: Policy):
         deadline_at=WEDNESDAY_MORNING + timedelta(days=1),
         customer_consent=True,
     )
-    card = render_card(escalation, policy)
+    card = render_card(escalation, policy, WEDNESDAY_MORNING)
     _check_message(card.blocks)
     shown = json.dumps(card.blocks, ensure_ascii=False)
     for expected in (
@@ -144,10 +144,10 @@ def test_typed_text_can_never_ping_or_link(policy: Policy):
     )
     decided = replace(pending, approval=Approval.approved, approval_by="U0MORGAN")
     for message in (
-        render_card(escalation, policy),
-        render_next_steps(escalation, policy),
-        render_delivery_alert(escalation, policy, "C0123BILL", "not_in_channel"),
-        render_card(pending, chained),
+        render_card(escalation, policy, WEDNESDAY_MORNING),
+        render_next_steps(escalation, policy, WEDNESDAY_MORNING),
+        render_delivery_alert(escalation, policy, WEDNESDAY_MORNING, "C0123BILL", "not_in_channel"),
+        render_card(pending, chained, WEDNESDAY_MORNING),
         render_approval_request(pending, chained),
         render_refund_decided(decided, chained),
     ):
@@ -171,11 +171,13 @@ def test_typed_text_can_never_ping_or_link(policy: Policy):
 def test_any_text_fits_slack_limits(summary: str, name: str):
     # Worst case for escaping: every character grows to five ("&amp;").
     policy = parse_policy(POLICY_YAML)
-    _check_message(render_card(_escalation(summary=summary, customer_name=name), policy).blocks)
+    _check_message(
+        render_card(_escalation(summary=summary, customer_name=name), policy, WEDNESDAY_MORNING).blocks
+    )
 
 
 def test_worst_case_escaping_is_clipped_cleanly(policy: Policy):
-    card = render_card(_escalation(summary="&" * 2500, steps_taken="<" * 2000), policy)
+    card = render_card(_escalation(summary="&" * 2500, steps_taken="<" * 2000), policy, WEDNESDAY_MORNING)
     _check_message(card.blocks)
     summary = next(t for b in card.blocks for t in _section_texts(b) if t.startswith("*Issue"))
     assert summary.endswith("&amp;…")
@@ -183,14 +185,16 @@ def test_worst_case_escaping_is_clipped_cleanly(policy: Policy):
 
 @pytest.mark.parametrize("kind", list(EscalationType))
 def test_every_type_renders(policy: Policy, kind: EscalationType):
-    _check_message(render_card(_escalation(escalation_type=kind), policy).blocks)
+    _check_message(render_card(_escalation(escalation_type=kind), policy, WEDNESDAY_MORNING).blocks)
     View(**render_saved_view(_escalation(escalation_type=kind), policy)).to_dict()
 
 
 def test_next_steps_when_the_channel_failed(policy: Policy):
     rerouted = _escalation(delivery_problem="not_in_channel", card_channel_id="C0123SUP", card_ts="1.2")
-    text = json.dumps(render_next_steps(rerouted, policy).blocks)
+    text = json.dumps(render_next_steps(rerouted, policy, WEDNESDAY_MORNING).blocks)
     assert "the bot is not a member of the channel" in text and "supervisors instead" in text
     assert "/invite @Escalator" in text
     lost = _escalation(delivery_problem="channel_not_found")
-    assert "Please call a supervisor now" in json.dumps(render_next_steps(lost, policy).blocks)
+    assert "Please call a supervisor now" in json.dumps(
+        render_next_steps(lost, policy, WEDNESDAY_MORNING).blocks
+    )

@@ -1,7 +1,8 @@
 """The go-live check: is this deployment ready for agents? `escalator check` prints it; the app runs the
 workspace and policy parts at start and logs what fails as warnings.
 
-Each check is one line with a mark (✓ passed, ✗ failed, ! could not tell) and, when it failed, the fix.
+Each check is one line with a mark (✓ passed, ✗ failed, ! could not tell, ⚠ passed with a warning) and,
+when it failed or warns, the fix.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.domain.authority import amount_text, chain
+from escalator.domain.rota import week_gaps
 from escalator.metrics import DELIVERY_SILENT_AFTER
 from escalator.policy import NameKind, Policy, is_slack_id
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
@@ -36,10 +38,12 @@ class Check:
     subject: str
     detail: str
     fix: str | None = None
+    warning: bool = False  # passed, but worth a look: it does not fail the check
 
     def lines(self) -> list[str]:
-        lines = [f"{_MARKS[self.passed]} {self.subject}: {self.detail}"]
-        if self.fix and not self.passed:
+        mark = "⚠" if self.warning and self.passed else _MARKS[self.passed]
+        lines = [f"{mark} {self.subject}: {self.detail}"]
+        if self.fix and (not self.passed or self.warning):
             lines.append(f"    fix: {self.fix}")
         return lines
 
@@ -128,6 +132,7 @@ def policy_checks(policy: Policy, now: datetime) -> list[Check]:
                     f"make priorities.{priority.value}.acknowledge ≤ first_update ≤ resolve",
                 )
             )
+    checks += _rota_checks(policy)
     if policy.business_hours is None:
         unused = [
             f"paths.{key}.after_hours_channel" for key, p in policy.paths.items() if p.after_hours_channel
@@ -174,6 +179,31 @@ def _key_accounts_check(policy: Policy) -> list[Check]:
         return []
     tiers = ", ".join(f"{tier} at {t.priority.value} at least" for tier, t in key_accounts.tiers.items())
     return [Check(True, "key accounts", f"{key_accounts.count} ({tiers})")]
+
+
+def _rota_checks(policy: Policy) -> list[Check]:
+    """Each rota's gaps: hours of an ordinary week with nobody on duty. A team with an after-hours
+    channel may mean to have them, so a gap warns and does not fail."""
+    rotas = [(f"paths.{key}.rota", path.rota) for key, path in policy.paths.items()]
+    checks = []
+    for key, rota in [*rotas, ("supervisors.rota", policy.supervisors.rota)]:
+        if rota is None:
+            continue
+        gaps = week_gaps(rota)
+        if not gaps:
+            checks.append(Check(True, key, "someone is on duty at every hour of the week"))
+            continue
+        checks.append(
+            Check(
+                True,
+                key,
+                f"nobody on duty {', '.join(gap.describe() for gap in gaps)}",
+                f"if cases may come in then, add a shift or {key}.after_hours; otherwise nobody is "
+                "nudged first then, and everyone on the path may still claim",
+                warning=True,
+            )
+        )
+    return checks
 
 
 def _clock_check(policy: Policy, now: datetime) -> Check:

@@ -429,8 +429,12 @@ def check(_: argparse.Namespace) -> int:
     for result in results:
         print("\n".join(result.lines()))
     problems = len(failed(results))
+    warnings = sum(1 for result in results if result.warning)
+    warned = f" ({warnings} with a warning)" if warnings else ""
     print(
-        f"\n{len(results)} checks, {problems} failed" if problems else f"\nall {len(results)} checks passed"
+        f"\n{len(results)} checks, {problems} failed{warned}"
+        if problems
+        else f"\nall {len(results)} checks passed{warned}"
     )
     return 1 if problems else 0
 

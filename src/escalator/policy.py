@@ -8,10 +8,11 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -166,6 +167,83 @@ class SlaTargets(_Section):
     unclaim_without_update: bool = False
 
 
+class Shift(_Section):
+    """People on duty on these weekdays between two times; a shift that ends before it starts ends the
+    next morning."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: ClockTime = Field(alias="from")
+    end: ClockTime = Field(alias="to")
+    on_duty: list[UserRef] = Field(min_length=1)
+
+    @field_validator("end")
+    @classmethod
+    def _has_length(cls, end: time, info: ValidationInfo) -> time:
+        if info.data.get("start") == end:
+            raise ValueError("must not equal the shift's from: such a shift has no length")
+        return end
+
+
+class RotaOverride(_Section):
+    """Holiday cover: on these dates (inclusive) these people are on duty instead of the shifts."""
+
+    first_day: date = Field(alias="from")
+    last_day: date = Field(alias="to")
+    on_duty: list[UserRef] = Field(min_length=1)
+    note: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("last_day")
+    @classmethod
+    def _in_order(cls, last_day: date, info: ValidationInfo) -> date:
+        first_day = info.data.get("first_day")
+        if first_day is not None and last_day < first_day:
+            raise ValueError(f"must not be before from ({first_day.isoformat()})")
+        return last_day
+
+
+class Rota(_Section):
+    """Who is on duty when, in the policy's timezone."""
+
+    shifts: list[Shift] = Field(default_factory=list)
+    after_hours: list[UserRef] | None = Field(default=None, min_length=1)  # whenever no shift covers
+    overrides: list[RotaOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone_ever(self) -> Rota:
+        if not self.shifts and not self.after_hours:
+            raise ValueError("a rota names shifts, after_hours, or both")
+        ordered = sorted(enumerate(self.overrides), key=lambda item: item[1].first_day)
+        for (i, earlier), (j, later) in pairwise(ordered):
+            if later.first_day <= earlier.last_day:
+                raise ValueError(f"overrides {min(i, j)} and {max(i, j)} overlap: one date, one cover")
+        return self
+
+    def people(self) -> list[str]:
+        """Everyone the rota names, each once, in the order written."""
+        named = [u for s in self.shifts for u in s.on_duty] + (self.after_hours or [])
+        named += [u for o in self.overrides for u in o.on_duty]
+        return list(dict.fromkeys(named))
+
+    def with_users(self, users: Callable[[list[str]], list[str]]) -> Rota:
+        """The same rota with each list of people mapped by `users` (names to IDs)."""
+        return self.model_copy(
+            update={
+                "shifts": [s.model_copy(update={"on_duty": users(s.on_duty)}) for s in self.shifts],
+                "after_hours": users(self.after_hours) if self.after_hours else self.after_hours,
+                "overrides": [o.model_copy(update={"on_duty": users(o.on_duty)}) for o in self.overrides],
+            }
+        )
+
+    def keys_naming(self, prefix: str) -> list[tuple[str, str]]:
+        """Each person with the key that names them: `paths.billing.rota.shifts.0.on_duty`, …"""
+        found = [(u, f"{prefix}.shifts.{i}.on_duty") for i, s in enumerate(self.shifts) for u in s.on_duty]
+        found += [(u, f"{prefix}.after_hours") for u in self.after_hours or []]
+        found += [
+            (u, f"{prefix}.overrides.{i}.on_duty") for i, o in enumerate(self.overrides) for u in o.on_duty
+        ]
+        return found
+
+
 class EscalationPath(_Section):
     label: str = Field(min_length=1, max_length=75)
     channel: ChannelRef
@@ -173,11 +251,12 @@ class EscalationPath(_Section):
     specialists: list[UserRef] = Field(default_factory=list)
     usergroup: UsergroupRef | None = None
     keywords: Words = Field(default_factory=list)
+    rota: Rota | None = None  # who of them (or who else) is on duty when; everyone listed may claim
 
     @model_validator(mode="after")
     def _someone_owns_it(self) -> EscalationPath:
-        if not self.specialists and self.usergroup is None:
-            raise ValueError("name the specialists (people) or a usergroup who own this path")
+        if not self.specialists and self.usergroup is None and self.rota is None:
+            raise ValueError("name the specialists (people), a usergroup or a rota who own this path")
         return self
 
 
@@ -185,6 +264,7 @@ class Supervisors(_Section):
     channel: ChannelRef
     users: list[UserRef] = Field(default_factory=list)
     usergroup: UsergroupRef | None = None
+    rota: Rota | None = None  # who of the supervisors is on duty when; those it names are supervisors
 
 
 class WarmTransfer(StrEnum):
@@ -487,6 +567,10 @@ class Policy(_Section):
                 found[user].append(f"paths.{key}.specialists")
         for user in self.supervisors.users:
             found[user].append("supervisors.users")
+        rotas = [(f"paths.{key}.rota", path.rota) for key, path in self.paths.items()]
+        for prefix, rota in [*rotas, ("supervisors.rota", self.supervisors.rota)]:
+            for user, named_by in rota.keys_naming(prefix) if rota else []:
+                found[user].append(named_by)
         for user in self.incident.responders if self.incident else []:
             found[user].append("incident.responders")
         for n, level in enumerate(self.authority.levels):
@@ -542,6 +626,7 @@ class Policy(_Section):
                     "after_hours_channel": channel(path.after_hours_channel),
                     "specialists": users(path.specialists),
                     "usergroup": group(path.usergroup),
+                    "rota": path.rota.with_users(users) if path.rota else None,
                 }
             )
             for key, path in self.paths.items()
@@ -553,6 +638,7 @@ class Policy(_Section):
                     "channel": channel(self.supervisors.channel),
                     "users": users(self.supervisors.users),
                     "usergroup": group(self.supervisors.usergroup),
+                    "rota": self.supervisors.rota.with_users(users) if self.supervisors.rota else None,
                 }
             ),
             "authority": self.authority.model_copy(
@@ -616,6 +702,8 @@ def parse_policy(text: str, source: str = "policy", policy_dir: Path | None = No
             else ""
         )
         raise ConfigurationError(f"{source}: not valid YAML{at}{hint}") from None
+    except ValueError as exc:  # YAML reads an unquoted 2026-13-01 as a date, and fails to make one
+        raise ConfigurationError(f"{source}: not valid YAML: a date that is no date ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: the policy must be a YAML mapping of keys such as paths:")
     try:
@@ -659,7 +747,7 @@ def _pattern_hint(loc: list[str], value: Any) -> str:
         kind = 'a channel name such as "#billing" or an ID such as C0123ABC'
     elif last == "usergroup":
         kind = 'a user group\'s handle such as "@billing-team" or an ID such as S0123ABC'
-    elif "specialists" in loc or "users" in loc or "responders" in loc or "approvers" in loc:
+    elif {"specialists", "users", "responders", "approvers", "on_duty", "after_hours"} & set(loc):
         kind = 'a person\'s handle such as "@alex", their email, or a user ID such as U0123ABC'
     elif "paths" in loc:
         kind = "a short lowercase name such as billing"

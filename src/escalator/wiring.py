@@ -81,9 +81,10 @@ def prepare_start(settings: Settings, policy: Policy) -> Policy:
     if identity is not None:
         checks += workspace_checks(gateway, policy, identity)
     for check in checks:
-        if check.passed is False:
+        if check.passed is False or check.warning:
             log.warning(
-                "check failed: %s: %s%s",
+                "check %s: %s: %s%s",
+                "failed" if check.passed is False else "warns",
                 check.subject,
                 check.detail,
                 f"; fix: {check.fix}" if check.fix else "",

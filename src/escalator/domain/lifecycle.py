@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from escalator.domain.authority import AGENT, SUPERVISORS, amount_text, deciding_level, level_at, rank_of
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
-from escalator.policy import Policy
+from escalator.policy import EscalationPath, Policy
 
 
 class Action(StrEnum):
@@ -133,21 +133,32 @@ def roles_of(actor: Actor, escalation: Escalation, policy: Policy) -> frozenset[
         roles.add(Role.approver)
     path = policy.paths.get(escalation.path_key)
     # A hierarchical escalation sits with the supervisors: the path's specialists don't claim it.
-    if (
-        path
-        and escalation.escalation_type is not EscalationType.hierarchical
-        and (
-            actor.user_id in path.specialists
-            or (path.usergroup is not None and path.usergroup in actor.usergroups)
-        )
-    ):
+    if path and escalation.escalation_type is not EscalationType.hierarchical and works_on(actor, path):
         roles.add(Role.specialist)
     return frozenset(roles)
 
 
+def works_on(actor: Actor, path: EscalationPath) -> bool:
+    """A path's specialists, its user group, and everyone on its rota (the after-hours contact too)."""
+    return actor.user_id in path_people(path) or (
+        path.usergroup is not None and path.usergroup in actor.usergroups
+    )
+
+
+def path_people(path: EscalationPath) -> list[str]:
+    """The people a path names, each once: its specialists, then those only on its rota."""
+    return list(dict.fromkeys(path.specialists + (path.rota.people() if path.rota else [])))
+
+
+def supervisor_people(policy: Policy) -> list[str]:
+    """The people named as supervisors: `supervisors.users`, then those only on their rota."""
+    supervisors = policy.supervisors
+    return list(dict.fromkeys(supervisors.users + (supervisors.rota.people() if supervisors.rota else [])))
+
+
 def is_supervisor(actor: Actor, policy: Policy) -> bool:
     group = policy.supervisors.usergroup
-    return actor.user_id in policy.supervisors.users or (group is not None and group in actor.usergroups)
+    return actor.user_id in supervisor_people(policy) or (group is not None and group in actor.usergroups)
 
 
 def may_claim(user_id: str, usergroups: frozenset[str], escalation: Escalation, policy: Policy) -> bool:

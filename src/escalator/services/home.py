@@ -1,5 +1,5 @@
-"""What a person's App Home shows: their escalations, their pending reminders, and for supervisors
-the team's queue, breaches and today's numbers."""
+"""What a person's App Home shows: their escalations, their pending reminders, who is on duty on their
+paths, and for supervisors the team's queue, breaches and today's numbers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from escalator.domain.lifecycle import Actor, is_supervisor
 from escalator.domain.timers import Decision, Due, TimerKind, decide
 from escalator.policy import Policy
 from escalator.services.digest import day_window
+from escalator.services.rotas import RotaView, rotas_of
 from escalator.store.database import Store
 
 SHOWN = 10
@@ -45,6 +46,8 @@ class Home:
     owned: list[Escalation]
     reminders: list[PendingReminder] = field(default_factory=list)
     team: TeamView | None = None
+    rotas: list[RotaView] = field(default_factory=list)
+    now: datetime | None = None  # when it was read: rotas are shown as of then
 
 
 def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
@@ -84,4 +87,5 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
                 resolved_today=tx.insight.count_between("resolved_at", today),
                 closed_today=tx.insight.count_between("closed_at", today),
             )
-    return Home(actor.user_id, raised, owned, sorted(reminders, key=lambda r: r.due_at), team)
+    reminders.sort(key=lambda r: r.due_at)
+    return Home(actor.user_id, raised, owned, reminders, team, rotas_of(actor, policy, now), now)

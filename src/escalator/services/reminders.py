@@ -15,6 +15,7 @@ from escalator.domain.escalation import Escalation
 from escalator.domain.history import SYSTEM_ACTOR
 from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
 from escalator.domain.messages import Message
+from escalator.domain.rota import on_duty_now, rota_for
 from escalator.domain.sla import Target
 from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide
 from escalator.policy import Policy
@@ -119,10 +120,15 @@ class Reminders:
             ids.append(tx.outbox.add(Message.update_card, now, escalation.id))
         notice = {"kind": kind.value, "reminder": sent}
         if decision is Decision.nudge_channel:
-            # The channel the card is in now, even if the case moves before this is delivered.
+            # The channel the card is in now, even if the case moves before this is delivered; who is on
+            # duty is mentioned there and told privately first, and anyone on the path may still claim.
             channel = escalation.card_channel_id or escalation.routed_channel_id
+            on_duty = list(on_duty_now(rota_for(escalation, self._policy), now, self._policy.zone))
+            notice = {**notice, "on_duty": on_duty} if on_duty else notice
             payload = {**notice, "to": channel}
             ids.append(tx.outbox.add(Message.timer_notice, now, escalation.id, payload, to=channel))
+            for user in on_duty:
+                ids += self._tell(tx, escalation, user, notice, now)
         elif decision is Decision.nudge_owner:
             ids += self._tell(tx, escalation, escalation.owner_user_id, notice, now)
         elif decision is Decision.remind_owner_and_agent:
@@ -142,6 +148,10 @@ class Reminders:
             ids += transition(
                 tx, escalation, SYSTEM_ACTOR, Action.move, moving(self._policy, SUPERVISORS, reason), now
             )
+            # The supervisors on duty hear of it first, privately; the card names them too.
+            on_duty = list(on_duty_now(self._policy.supervisors.rota, now, self._policy.zone))
+            for user in on_duty:
+                ids += self._tell(tx, escalation, user, {**notice, "on_duty": on_duty}, now)
         elif decision is Decision.resolve_with_incident:
             ids += resolve_with_incident(tx, self._policy, escalation, timer.payload, now)
         elif decision is Decision.unclaim:

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from escalator.clock import Clock
 from escalator.domain.escalation import State
-from escalator.domain.lifecycle import Actor, is_supervisor
+from escalator.domain.lifecycle import Actor, is_supervisor, works_on
 from escalator.domain.metrics import Attainment, attainment, median
 from escalator.domain.sla import Target
 from escalator.policy import Policy
@@ -35,11 +35,7 @@ def paths_of(actor: Actor, policy: Policy) -> list[str]:
     """The paths a person sees numbers for: theirs as a specialist; all, for supervisors and everyone else."""
     if is_supervisor(actor, policy):
         return list(policy.paths)
-    own = [
-        key
-        for key, path in policy.paths.items()
-        if actor.user_id in path.specialists or (path.usergroup and path.usergroup in actor.usergroups)
-    ]
+    own = [key for key, path in policy.paths.items() if works_on(actor, path)]
     return own or list(policy.paths)
 
 

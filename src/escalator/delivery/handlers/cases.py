@@ -7,7 +7,7 @@ import logging
 
 from escalator.delivery.handlers.base import Delivering, Handler
 from escalator.delivery.poster import Sent
-from escalator.domain.escalation import Approval, Escalation
+from escalator.domain.escalation import Approval, Escalation, State
 from escalator.domain.messages import Message, recipient
 from escalator.domain.privacy import for_channel
 from escalator.domain.routing import fallback_channel
@@ -81,12 +81,15 @@ class CaseMessages:
             return None
         channel = escalation.routed_channel_id
         try:
-            return self._d.poster.post(message, channel, render_card(escalation, self._policy).as_params())
+            card = render_card(escalation, self._policy, self._d.clock.now())
+            return self._d.poster.post(message, channel, card.as_params())
         except SlackCallFailed as refused:
             fallback = fallback_channel(channel, self._policy)
             if refused.transient or fallback is None:
                 raise
-            alert = render_delivery_alert(escalation, self._policy, channel, refused.error)
+            alert = render_delivery_alert(
+                escalation, self._policy, self._d.clock.now(), channel, refused.error
+            )
             try:
                 sent = self._d.poster.post(message, fallback, alert.as_params())
             except SlackCallFailed as also_refused:
@@ -120,13 +123,13 @@ class CaseMessages:
         if not escalation.card_posted and not escalation.delivery_problem:
             return None
         # A DM from the app (the channel is the user's ID) stays in the agent's Messages tab.
-        notice = render_next_steps(escalation, self._policy)
+        notice = render_next_steps(escalation, self._policy, self._d.clock.now())
         return self._d.poster.post(message, escalation.agent_user_id, notice.as_params())
 
     def update_card(self, message: OutboxMessage) -> Sent | None:
         escalation = self._d.escalation(message)
         if escalation.card_posted:
-            card = render_card(escalation, self._policy)
+            card = render_card(escalation, self._policy, self._d.clock.now())
             self._edit(escalation.card_channel_id, escalation.card_ts, card.as_params())
         return None  # without a card yet, the card to be posted shows the current state
 
@@ -204,8 +207,11 @@ class CaseMessages:
         returned = bool(message.payload.get("returned"))
         if kind in OWNER_NUDGES and not returned and to != escalation.owner_user_id:
             return None  # the case changed hands since the timer fired: the nudge is not theirs any more
+        if kind is TimerKind.acknowledge_nudge and to[0] in "UW" and escalation.state is not State.open:
+            return None  # the person on duty was asked to pick it up, and someone has since
+        on_duty = tuple(str(user) for user in message.payload.get("on_duty", []))
         notice = render_notice(
-            escalation, self._policy, kind, to, int(message.payload.get("reminder", 1)), returned
+            escalation, self._policy, kind, to, int(message.payload.get("reminder", 1)), returned, on_duty
         )
         # A channel, the supervisors, or a person (the app's DM with them).
         channel = self._policy.supervisors.channel if to == SUPERVISORS else to

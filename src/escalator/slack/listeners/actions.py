@@ -51,7 +51,7 @@ _FORMS: dict[ActionId, tuple[Action, Callable[[Escalation, Runtime], dict[str, A
     ActionId.move: (Action.move, lambda e, rt: render_move_form(e, rt.policy)),
     ActionId.cancel: (Action.cancel, lambda e, rt: render_cancel_form(e)),
     ActionId.close_loop: (Action.close, lambda e, rt: render_close_form(e)),
-    ActionId.full_note: (Action.read_note, lambda e, rt: render_full_note(e, rt.policy)),
+    ActionId.full_note: (Action.read_note, lambda e, rt: render_full_note(e, rt.policy, rt.clock.now())),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from escalator.domain.authority import amount_text
@@ -52,13 +53,14 @@ _CARD_BUTTONS = (
 )
 
 
-def render_card(escalation: Escalation, policy: Policy) -> SlackMessage:
-    """The whole handoff card, from the escalation's state: for the first post and every update."""
-    return message("handoff_card.json.j2", **_card_context(escalation, policy))
+def render_card(escalation: Escalation, policy: Policy, now: datetime) -> SlackMessage:
+    """The whole handoff card, from the escalation's state (and the rota at `now`): for the first post
+    and every update."""
+    return message("handoff_card.json.j2", **_card_context(escalation, policy, now))
 
 
 def render_delivery_alert(
-    escalation: Escalation, policy: Policy, failed_channel: str, error: str
+    escalation: Escalation, policy: Policy, now: datetime, failed_channel: str, error: str
 ) -> SlackMessage:
     """The card, to the supervisors, with why its own channel refused it and how to fix that."""
     problem, fix = phrases.channel_problem(error)
@@ -67,7 +69,7 @@ def render_delivery_alert(
         failed_channel=failed_channel,
         problem=problem,
         fix=fix,
-        **_card_context(escalation, policy),
+        **_card_context(escalation, policy, now),
     )
 
 
@@ -215,13 +217,15 @@ def key_account_note(escalation: Escalation) -> str | None:
     return note
 
 
-def render_full_note(escalation: Escalation, policy: Policy) -> dict[str, Any]:
+def render_full_note(escalation: Escalation, policy: Policy, now: datetime) -> dict[str, Any]:
     """The card's content unmasked, as a modal: only the person who opened it sees it."""
-    context = _card_context(escalation, policy, in_channel=False)
+    context = _card_context(escalation, policy, now, in_channel=False)
     return render_template("full_note.json.j2", **{**context, "buttons": []})
 
 
-def _card_context(escalation: Escalation, policy: Policy, *, in_channel: bool = True) -> dict[str, Any]:
+def _card_context(
+    escalation: Escalation, policy: Policy, now: datetime, *, in_channel: bool = True
+) -> dict[str, Any]:
     if in_channel:
         escalation = for_channel(escalation, policy.privacy)
     fallback = clip(
@@ -241,6 +245,7 @@ def _card_context(escalation: Escalation, policy: Policy, *, in_channel: bool = 
         "clocks": clocks(escalation, policy),
         "owners": phrases.owners(escalation, policy),
         "may_claim": phrases.who_may_claim(escalation, policy),
+        "on_duty": phrases.on_duty_for(escalation, policy, now),
         "reactions": policy.reactions,
         "buttons": card_buttons(escalation, policy),
         "removed_at": escalation.personal_data_removed_at,

@@ -11,6 +11,7 @@ from escalator.services.home import Home
 from escalator.slack.rendering import phrases
 from escalator.slack.rendering.card import clocks, state_label
 from escalator.slack.rendering.engine import render_template
+from escalator.slack.rendering.rota import now_and_next, week_summary
 from escalator.slack.text import mrkdwn_escape, slack_date
 
 _REMINDER_NAMES = {
@@ -48,6 +49,17 @@ def render_home(home: Home, policy: Policy) -> dict[str, Any]:
                 ],
             }
         )
+    if home.rotas and home.now:
+        parts += [{"kind": "divider"}, {"kind": "header", "text": "On duty"}]
+        parts += [
+            {
+                "kind": "section",
+                "text": f"*{mrkdwn_escape(view.label)}:* {now_and_next(view, policy.zone, home.now)}\n"
+                f"{week_summary(view.rota, policy.zone, home.now)}",
+            }
+            for view in home.rotas
+            if view.rota is not None
+        ]
     if home.team:
         team = home.team
         parts += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from weakref import ref
 
@@ -161,8 +162,8 @@ def render_saved_view(
     )
 
 
-def render_next_steps(escalation: Escalation, policy: Policy) -> SlackMessage:
-    """The agent's private note: where the case went, who will pick it up, and by when."""
+def render_next_steps(escalation: Escalation, policy: Policy, now: datetime) -> SlackMessage:
+    """The agent's private note: where the case went, who will pick it up (who is on duty), and by when."""
     problem_text = None
     if escalation.card_posted:
         headline = (
@@ -184,6 +185,7 @@ def render_next_steps(escalation: Escalation, policy: Policy) -> SlackMessage:
         headline=headline,
         problem=problem_text,
         who=phrases.who(escalation, policy),
+        on_duty=phrases.on_duty_for(escalation, policy, now),
         team=phrases.team(escalation, policy),
         targets=phrases.targets(escalation, policy),
         refund=refund_route(escalation, policy),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from escalator.domain.escalation import Escalation, EscalationType
+from datetime import datetime
+
+from escalator.domain.escalation import Escalation, EscalationType, State
+from escalator.domain.lifecycle import path_people, supervisor_people
+from escalator.domain.rota import Duty, DutyKind, duty_at, rota_for
 from escalator.domain.sla import humanize
 from escalator.policy import Policy
-from escalator.slack.text import mrkdwn_escape
+from escalator.slack.text import mrkdwn_escape, slack_date
 
 # Why Slack refused a channel, and what an admin does about it, by Slack's error code.
 _CHANNEL_PROBLEMS = {
@@ -47,11 +51,11 @@ def owners(escalation: Escalation, policy: Policy) -> str:
     supervisors = policy.supervisors
     if escalation.escalation_type is EscalationType.hierarchical or escalation.path_key not in policy.paths:
         return (
-            mentions(supervisors.users, supervisors.usergroup)
+            mentions(supervisor_people(policy), supervisors.usergroup)
             or f"the supervisors in <#{supervisors.channel}>"
         )
     path = policy.paths[escalation.path_key]
-    return mentions(path.specialists, path.usergroup)
+    return mentions(path_people(path), path.usergroup)
 
 
 def who_may_claim(escalation: Escalation, policy: Policy) -> str:
@@ -84,3 +88,21 @@ def who(escalation: Escalation, policy: Policy) -> str:
     if escalation.escalation_type is EscalationType.hierarchical:
         return f"A supervisor ({owners(escalation, policy)})"
     return f"The {mrkdwn_escape(path_label(escalation, policy))} specialists ({owners(escalation, policy)})"
+
+
+def on_duty(duty: Duty) -> str:
+    """`On duty: <@U0ALEX> until today at 13:00`, in each reader's own timezone."""
+    who = mentions(list(duty.people), None) or "nobody"
+    why = {DutyKind.after_hours: " (after hours)", DutyKind.override: " (cover)"}.get(duty.kind, "")
+    if duty.note:
+        why = f" ({mrkdwn_escape(duty.note)})"
+    until = f" until {slack_date(duty.until)}" if duty.until else ""
+    return f"On duty: {who}{why}{until}"
+
+
+def on_duty_for(escalation: Escalation, policy: Policy, now: datetime) -> str | None:
+    """Who on the rota should pick an open case up now, and until when; None without a rota."""
+    rota = rota_for(escalation, policy)
+    if rota is None or escalation.state is not State.open:
+        return None
+    return on_duty(duty_at(rota, now, policy.zone))

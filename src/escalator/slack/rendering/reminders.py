@@ -15,22 +15,44 @@ from escalator.slack.text import mrkdwn_escape, slack_date
 
 
 def render_notice(
-    escalation: Escalation, policy: Policy, kind: TimerKind, to: str, reminder: int, returned: bool = False
+    escalation: Escalation,
+    policy: Policy,
+    kind: TimerKind,
+    to: str,
+    reminder: int,
+    returned: bool = False,
+    on_duty: tuple[str, ...] = (),
 ) -> SlackMessage:
+    """A timer's message to `to` (a channel or a person); `on_duty`: who on the rota it asks first."""
     e = for_channel(escalation, policy.privacy)  # a notice may go to a channel; the card has the rest
     about = f"*{e.reference}* ({e.priority.value} · {mrkdwn_escape(e.customer_name)})"
+    to_person = to[0] in "UW"
     buttons: list[tuple[ActionId, str]] = []
     if kind is TimerKind.acknowledge_nudge:
+        claim = f"react with :{policy.reactions.claim}: on the card to claim it"
+        if to_person and to in on_duty:
+            where = e.card_channel_id or e.routed_channel_id
+            asked = f"You are on duty: {claim} in <#{where}>, or press Claim."
+            buttons = [(ActionId.claim, "Claim")]
+        elif on_duty:
+            asked = (
+                f"{phrases.mentions(list(on_duty), None)} (on duty): {claim}; "
+                f"any of the {phrases.who_may_claim(e, policy)} may."
+            )
+        else:
+            asked = f"{phrases.owners(e, policy)}: {claim}."
         text = (
             f":hourglass_flowing_sand: {about} is still waiting for a specialist: acknowledge by "
-            f"{slack_date(e.acknowledge_by)}. {phrases.owners(e, policy)}: react with "
-            f":{policy.reactions.claim}: on the card to claim it."
+            f"{slack_date(e.acknowledge_by)}. {asked}"
         )
     elif kind is TimerKind.acknowledge_breach:
         text = (
             f":rotating_light: {about} was not acknowledged by {slack_date(e.acknowledge_by)} and is still "
             f"open in <#{e.card_channel_id or e.routed_channel_id}>."
         )
+        if to_person and to in on_duty:
+            text += " You are the supervisor on duty: please pick it up (any supervisor may)."
+            buttons = [(ActionId.claim, "Claim")]
     elif kind is TimerKind.first_update_nudge:
         due = slack_date(e.first_update_by)
         text = f":hourglass_flowing_sand: You own {about}: give a first update by {due}."
@@ -81,7 +103,7 @@ def render_notice(
             f"customer after {policy.close_the_loop.max_reminders} reminders."
         )
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    if to[0] in "UW":  # to a person: they can act, snooze or mute
+    if to_person:  # they can act, snooze or mute
         elements = [_button(action, label, str(e.id)) for action, label in buttons]
         snooze_value = f"{e.id}:{kind.value}:{reminder}"
         elements += [
