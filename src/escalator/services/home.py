@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from escalator.clock import Clock
+from escalator.domain.callbacks import CallbackStatus, callback_status
 from escalator.domain.escalation import Escalation
 from escalator.domain.lifecycle import Actor, is_supervisor
 from escalator.domain.timers import Decision, Due, TimerKind, decide
@@ -16,8 +17,13 @@ from escalator.store.database import Store
 
 SHOWN = 10
 # The reminders a person may snooze, by whom they reach.
-_AGENT_REMINDERS = {TimerKind.close_the_loop, TimerKind.customer_deadline}
-_OWNER_REMINDERS = {TimerKind.first_update_nudge, TimerKind.resolve_nudge, TimerKind.customer_deadline}
+_AGENT_REMINDERS = {TimerKind.close_the_loop, TimerKind.customer_deadline, TimerKind.callback_reminder}
+_OWNER_REMINDERS = {
+    TimerKind.first_update_nudge,
+    TimerKind.resolve_nudge,
+    TimerKind.customer_deadline,
+    TimerKind.callback_reminder,
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Home:
     raised: list[Escalation]
     owned: list[Escalation]
     reminders: list[PendingReminder] = field(default_factory=list)
+    missed_callbacks: list[Escalation] = field(default_factory=list)  # in the cases they raised or own
     team: TeamView | None = None
 
 
@@ -84,4 +91,12 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
                 resolved_today=tx.insight.count_between("resolved_at", today),
                 closed_today=tx.insight.count_between("closed_at", today),
             )
-    return Home(actor.user_id, raised, owned, sorted(reminders, key=lambda r: r.due_at), team)
+    missed = [e for e in shown.values() if callback_status(e) is CallbackStatus.missed]
+    return Home(
+        actor.user_id,
+        raised,
+        owned,
+        sorted(reminders, key=lambda r: r.due_at),
+        sorted(missed, key=lambda e: e.callback_at or e.raised_at),
+        team,
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from escalator.domain.callbacks import CallbackStatus, callback_outstanding, callback_status
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.domain.handoffs import handoff_label
 from escalator.domain.lifecycle import ALLOWED_FROM, Action
 from escalator.domain.messages import Message
 from escalator.domain.privacy import for_channel
@@ -38,6 +40,7 @@ _CARD_BUTTONS = (
     _Button(ActionId.claim, Action.claim, "Claim", "primary"),
     _Button(ActionId.post_update, Action.post_update, "Post update", "primary"),
     _Button(ActionId.resolve, Action.resolve, "Resolve"),
+    _Button(ActionId.callback_done, Action.callback_done, "Called back"),
     _Button(ActionId.close_loop, Action.close, "Close the loop", "primary"),
     _Button(ActionId.reopen, Action.reopen, "Reopen"),
     _Button(ActionId.reassign, Action.reassign, "Reassign"),
@@ -144,6 +147,8 @@ def card_buttons(escalation: Escalation, policy: Policy) -> list[dict[str, Any]]
             continue  # nothing is hidden, or nothing is left to read
         if button.action in (Action.approve, Action.decline) and escalation.approval is not Approval.pending:
             continue
+        if button.action is Action.callback_done and not callback_outstanding(escalation):
+            continue
         element: dict[str, Any] = {
             "type": "button",
             "action_id": button.action_id.value,
@@ -206,6 +211,21 @@ def clocks(escalation: Escalation, policy: Policy) -> str:
     return f"*{e.priority.value}:* " + " · ".join(parts)
 
 
+def callback_note(escalation: Escalation) -> str | None:
+    """The callback promised to the customer: pending, made, or missed."""
+    e, status = escalation, callback_status(escalation)
+    if status is CallbackStatus.none or e.callback_at is None or e.callback_via is None:
+        return None
+    when, via = slack_date(e.callback_at), e.callback_via.value
+    if status is CallbackStatus.missed:
+        return f":warning: Promised callback missed — {via}, {when}"
+    line = f":telephone_receiver: Callback promised by {via}, {when}"
+    if status is CallbackStatus.done and e.callback_done_at is not None:
+        late = " late" if e.callback_missed_at is not None else ""
+        line += f" · done{late} by <@{e.callback_done_by}> {slack_date(e.callback_done_at)}"
+    return line
+
+
 def _approval_note(escalation: Escalation) -> str:
     if escalation.approval in (Approval.approved, Approval.declined):
         return f"{escalation.approval.value} by <@{escalation.approval_by}>"
@@ -234,6 +254,8 @@ def _card_context(escalation: Escalation, policy: Policy, *, in_channel: bool = 
         "state_label": state_label(escalation),
         "approval_note": _approval_note(escalation),
         "clocks": clocks(escalation, policy),
+        "callback_note": callback_note(escalation),
+        "handoff_note": handoff_label(escalation),
         "owners": phrases.owners(escalation, policy),
         "may_claim": phrases.who_may_claim(escalation, policy),
         "reactions": policy.reactions,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import ref
 
-from escalator.domain.escalation import Escalation, EscalationType
+from escalator.domain.escalation import CallbackVia, Escalation, EscalationType
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.incidents import Incident
 from escalator.domain.routing import Detection
@@ -100,6 +100,7 @@ def _render_form(
         prefill=ModalPrefill(summary=None, detection=prefill.detection),
         paths=policy.paths,
         escalation_types=list(EscalationType),
+        callback_ways=list(CallbackVia),
         priority_labels=priority_labels,
         authority=policy.authority,
         max_length={field.value: limit for field, limit in MAX_LENGTH.items()},
