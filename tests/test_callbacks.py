@@ -64,6 +64,10 @@ def test_the_form_records_a_callback_and_asks_for_both_halves(
     card = posts(slack_api, BILLING)[0]
     assert "📞 Callback promised by phone, Wed 25 Nov 10:20:00 UTC" in _readable(card)
     assert "[Called back]" in _readable(card)
+    (next_steps,) = posts(slack_api, AGENT, "What happens next")
+    assert "Callback promised by phone Wed 25 Nov 10:20:00 UTC: I'll remind whoever owns the case 15 min" in (
+        _readable(next_steps)
+    )
 
 
 def test_the_agent_is_reminded_while_nobody_owns_the_case(running_app: RunningApp, slack_api: SlackStandIn):

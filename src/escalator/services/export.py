@@ -51,6 +51,11 @@ FIELDS = (
     "cancel_reason",
     "trigger_words",
     "incident",
+    "callback_at",
+    "callback_via",
+    "callback_done_at",
+    "callback_missed",
+    "handoffs",
 )
 
 
@@ -111,4 +116,9 @@ def _row(e: Escalation) -> dict[str, Any]:
         "cancel_reason": e.cancel_reason,
         "trigger_words": " ".join(e.trigger_words),
         "incident": f"{INCIDENT_PREFIX}{e.incident_id}" if e.incident_id else None,
+        "callback_at": e.callback_at,
+        "callback_via": e.callback_via.value if e.callback_via else None,
+        "callback_done_at": e.callback_done_at,
+        "callback_missed": e.callback_missed_at is not None,
+        "handoffs": e.handoffs,
     }

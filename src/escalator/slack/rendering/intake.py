@@ -16,7 +16,7 @@ from escalator.policy import Policy, Priority
 from escalator.slack.ids import CallbackId
 from escalator.slack.rendering import phrases
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
-from escalator.slack.text import truncate_plain
+from escalator.slack.text import slack_date, truncate_plain
 
 # The form's optional "Part of an open incident?" menu: an incident's id, or this value for none.
 INCIDENT_BLOCK = "incident"
@@ -147,4 +147,16 @@ def render_next_steps(escalation: Escalation, policy: Policy) -> SlackMessage:
         who=phrases.who(escalation, policy),
         team=phrases.team(escalation, policy),
         targets=phrases.targets(escalation, policy),
+        callback=_callback_promise(escalation, policy),
+    )
+
+
+def _callback_promise(escalation: Escalation, policy: Policy) -> str | None:
+    """What the agent promised the customer, and who the bot will remind of it."""
+    if escalation.callback_at is None or escalation.callback_via is None:
+        return None
+    return (
+        f":telephone_receiver: *Callback promised* by {escalation.callback_via.value} "
+        f"{slack_date(escalation.callback_at)}: I'll remind whoever owns the case "
+        f"{humanize(policy.callbacks.remind_before)} before, or you while nobody does."
     )
