@@ -76,8 +76,8 @@ class Digest:
 
     @property
     def quiet(self) -> bool:
-        """Nothing raised, resolved or closed that day."""
-        return self.raised == 0 and self.resolved == 0 and self.closed == 0
+        """Nothing raised, resolved or closed that day, and no callback missed."""
+        return self.raised == 0 and self.resolved == 0 and self.closed == 0 and not self.missed_callbacks
 
     @property
     def escalation_rate(self) -> float | None:

@@ -66,6 +66,8 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
             wanted = (_AGENT_REMINDERS if escalation.agent_user_id == actor.user_id else set()) | (
                 _OWNER_REMINDERS if escalation.owner_user_id == actor.user_id else set()
             )
+            if escalation.owner_user_id not in (None, actor.user_id):
+                wanted -= {TimerKind.callback_reminder}  # its owner makes the call, and is reminded
             if escalation_id in muted:
                 continue
             for timer in pending.get(escalation_id, []):
