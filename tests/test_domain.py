@@ -1,4 +1,4 @@
-"""Pure rules: detection, routing, business time, authority, the handoff's checks."""
+"""Pure rules: detection, routing, business time, authority, the handoff's checks, callbacks, handoffs."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ from decimal import Decimal
 
 import pytest
 from conftest import POLICY_YAML, WEDNESDAY_MORNING
+from test_rendering import _escalation
 
 from escalator.domain.authority import AGENT, SUPERVISORS, chain, deciding_level, rank_of
 from escalator.domain.business_hours import add_business_time, is_business_time
-from escalator.domain.escalation import EscalationType, parse_reference
+from escalator.domain.callbacks import (
+    CallbackStatus,
+    callback_outstanding,
+    callback_status,
+    mark_callback_done,
+)
+from escalator.domain.escalation import CallbackVia, EscalationType, State, parse_reference
 from escalator.domain.handoff import HandoffField, HandoffForm, check_handoff
+from escalator.domain.handoffs import handoff_label, holder, ordinal
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import humanize, sla_deadlines
+from escalator.domain.timers import Decision, Due, TimerKind, callback_timers, decide
 from escalator.policy import Policy, Priority, parse_policy
 
 
@@ -198,12 +207,62 @@ def test_a_complete_form_passes(policy: Policy):
         ({"refund_amount": "NaN"}, HandoffField.refund_amount, "zero or more"),
         ({"refund_amount": "120"}, HandoffField.escalation_type, "beyond an agent's authority (50)"),
         ({"deadline_at": WEDNESDAY_MORNING - timedelta(hours=1)}, HandoffField.deadline_at, "has passed"),
+        ({"callback_at": WEDNESDAY_MORNING + timedelta(hours=1)}, HandoffField.callback_via, "phone, email"),
+        ({"callback_via": "email"}, HandoffField.callback_at, "contacted by email"),
+        ({"callback_via": "pigeon"}, HandoffField.callback_via, "Choose phone, email or chat"),
+        (
+            {"callback_at": WEDNESDAY_MORNING, "callback_via": "phone"},
+            HandoffField.callback_at,
+            "has passed",
+        ),
     ],
 )
 def test_problems_are_reported_per_field(policy: Policy, changes: dict, field: HandoffField, says: str):
     handoff, errors = check_handoff(_form(**changes), policy, WEDNESDAY_MORNING)
     assert handoff is None
     assert says in errors[field]
+
+
+def test_a_promised_callback_has_a_time_and_a_way(policy: Policy):
+    at = WEDNESDAY_MORNING + timedelta(hours=4)
+    handoff, errors = check_handoff(_form(callback_at=at, callback_via="chat"), policy, WEDNESDAY_MORNING)
+    assert errors == {} and handoff is not None
+    assert (handoff.callback_at, handoff.callback_via) == (at, CallbackVia.chat)
+    handoff, _ = check_handoff(_form(), policy, WEDNESDAY_MORNING)
+    assert handoff is not None and (handoff.callback_at, handoff.callback_via) == (None, None)
+
+
+def test_callback_timers_and_what_they_decide(policy: Policy):
+    now = WEDNESDAY_MORNING
+    e = _escalation(callback_at=now + timedelta(hours=1), callback_via=CallbackVia.phone)
+    assert callback_timers(e, policy, now) == [
+        (TimerKind.callback_reminder, now + timedelta(minutes=45)),  # remind_before: 15m by default
+        (TimerKind.callback_missed, now + timedelta(hours=1, minutes=15)),  # missed_after: 15m
+    ]
+    soon = _escalation(callback_at=now + timedelta(minutes=5), callback_via=CallbackVia.phone)
+    assert callback_timers(soon, policy, now)[0] == (TimerKind.callback_reminder, now)  # at once
+    assert callback_timers(_escalation(), policy, now) == []
+
+    assert decide(Due(TimerKind.callback_reminder), e, policy) is Decision.remind_callback
+    assert decide(Due(TimerKind.callback_missed), e, policy) is Decision.callback_missed
+    assert mark_callback_done(e, "U0ALEX", now) and callback_status(e) is CallbackStatus.done
+    assert not mark_callback_done(e, "U0ALEX", now)  # made once
+    assert decide(Due(TimerKind.callback_missed), e, policy) is Decision.nothing
+    cancelled = _escalation(callback_at=now, callback_via=CallbackVia.phone, state=State.cancelled)
+    assert decide(Due(TimerKind.callback_reminder), cancelled, policy) is Decision.nothing
+    missed = _escalation(callback_at=now, callback_via=CallbackVia.email, callback_missed_at=now)
+    assert callback_status(missed) is CallbackStatus.missed and callback_outstanding(missed)
+    assert decide(Due(TimerKind.callback_missed), missed, policy) is Decision.nothing  # told once
+
+
+def test_handoffs_are_counted_by_ordinal_from_the_second():
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"
+    ]  # fmt: skip
+    assert handoff_label(_escalation(handoffs=1)) is None
+    assert handoff_label(_escalation(handoffs=3)) == ":repeat: 3rd handoff"
+    assert holder(_escalation()) == "billing"
+    assert holder(_escalation(escalation_type=EscalationType.hierarchical)) == "supervisors"
 
 
 def test_over_authority_is_fine_when_hierarchical(policy: Policy):

@@ -196,6 +196,26 @@ def test_people_on_rotas_may_be_named():
     assert resolved.names() == {}
 
 
+def test_callbacks_have_defaults_and_name_their_keys():
+    policy = parse_policy(POLICY_YAML)
+    assert (policy.callbacks.remind_before, policy.callbacks.missed_after) == (
+        timedelta(minutes=15),
+        timedelta(minutes=15),
+    )
+    set_up = parse_policy(POLICY_YAML + "callbacks:\n  remind_before: 1h\n  missed_after: 30m\n")
+    assert (set_up.callbacks.remind_before, set_up.callbacks.missed_after) == (
+        timedelta(hours=1),
+        timedelta(minutes=30),
+    )
+    assert "policy.yml: callbacks.remind_before: 'soon' is not a duration" in _error(
+        POLICY_YAML + "callbacks:\n  remind_before: soon\n"
+    )
+    assert "policy.yml: callbacks.missed_after: a duration must be longer than zero" in _error(
+        POLICY_YAML + "callbacks:\n  missed_after: 0m\n"
+    )
+    assert "policy.yml: callbacks.remind: unknown key" in _error(POLICY_YAML + "callbacks:\n  remind: 1h\n")
+
+
 def test_unquoted_times_are_read_as_times():
     # YAML 1.1 turns an unquoted 09:00 into the number 540; the policy still means nine o'clock.
     policy = parse_policy(POLICY_YAML.replace('start: "09:00"', "start: 09:00"))

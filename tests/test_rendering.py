@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin
+from escalator.domain.escalation import Approval, CallbackVia, Escalation, EscalationType, Origin
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.routing import detect
 from escalator.policy import Policy, Priority, parse_policy
@@ -116,6 +116,24 @@ def test_card_shows_every_field_and_validates(policy: Policy):
     ):
         assert expected in shown, expected
     assert card.text.startswith("ESC-42 · P2 · Billing: Jane Doe")
+
+
+def test_card_shows_the_promised_callback_and_the_handoffs(policy: Policy):
+    at = WEDNESDAY_MORNING + timedelta(hours=4)
+    promised = _escalation(callback_at=at, callback_via=CallbackVia.phone, handoffs=3)
+    blocks = render_card(promised, policy).blocks
+    _check_message(blocks)
+    shown = json.dumps(blocks)
+    assert f":telephone_receiver: Callback promised by phone, <!date^{int(at.timestamp())}^" in shown
+    assert ":repeat: 3rd handoff" in shown and '"action_id": "callback_done"' in shown
+
+    missed = replace(promised, callback_missed_at=at + timedelta(minutes=15), handoffs=1)
+    shown = json.dumps(render_card(missed, policy).blocks, ensure_ascii=False)
+    assert ":warning: Promised callback missed — phone, <!date^" in shown and "handoff" not in shown
+    done = replace(missed, callback_done_at=at + timedelta(hours=1), callback_done_by="U0ALEX")
+    shown = json.dumps(render_card(done, policy).blocks, ensure_ascii=False)
+    assert "· done late by <@U0ALEX>" in shown and "callback_done" not in shown
+    assert "Callback" not in json.dumps(render_card(_escalation(), policy).blocks)
 
 
 def test_typed_text_can_never_ping_or_link(policy: Policy):

@@ -347,6 +347,13 @@ class CustomerDeadline(_Section):
     remind_before: Duration = timedelta(hours=1)
 
 
+class Callbacks(_Section):
+    """Callbacks promised to the customer on the handoff form: when to remind, when one is missed."""
+
+    remind_before: Duration = timedelta(minutes=15)  # the owner (the agent while unowned) is reminded
+    missed_after: Duration = timedelta(minutes=15)  # past the promised time, not marked done: missed
+
+
 class Digest(_Section):
     channel: ChannelRef
     at: ClockTime = time(9, 0)
@@ -498,6 +505,7 @@ class Policy(_Section):
     reactions: Reactions = Reactions()
     close_the_loop: CloseTheLoop = CloseTheLoop()
     customer_deadline: CustomerDeadline = CustomerDeadline()
+    callbacks: Callbacks = Callbacks()
     digest: Digest | None = None
     weekly_report: WeeklyReport | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread

@@ -53,6 +53,18 @@ class Approval(StrEnum):
     management = "management"
 
 
+class CallbackVia(StrEnum):
+    """How the customer was told they would be contacted."""
+
+    phone = "phone"
+    email = "email"
+    chat = "chat"
+
+    @property
+    def label(self) -> str:
+        return {CallbackVia.phone: "Phone", CallbackVia.email: "Email", CallbackVia.chat: "Chat"}[self]
+
+
 class Origin(StrEnum):
     """Where the agent started the handoff form."""
 
@@ -126,6 +138,14 @@ class Escalation:
     personal_data_removed_at: datetime | None = None
     incident_id: int | None = None  # part of an incident: the incident's card speaks for it
     suggestion_id: int | None = None  # in a cluster already suggested as an incident
+    # A callback promised to the customer on the form: when and how; when it was made (or the loop
+    # closed) and by whom, or when it was found missed.
+    callback_at: datetime | None = None
+    callback_via: CallbackVia | None = None
+    callback_done_at: datetime | None = None
+    callback_done_by: str | None = None
+    callback_missed_at: datetime | None = None
+    handoffs: int = 0  # reassignments and moves (see escalator.domain.handoffs)
     id: int | None = None
 
     @property

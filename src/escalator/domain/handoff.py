@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from escalator.domain.authority import AGENT, amount_text, deciding_level, highest
-from escalator.domain.escalation import EscalationType
+from escalator.domain.escalation import CallbackVia, EscalationType
 from escalator.policy import Policy, Priority
 
 
@@ -24,6 +24,8 @@ class HandoffField(StrEnum):
     customer_tone = "customer_tone"
     deadline = "deadline"
     deadline_at = "deadline_at"
+    callback_at = "callback_at"  # a callback promised to the customer: when…
+    callback_via = "callback_via"  # …and how (phone, email, chat)
     path = "path"
     escalation_type = "escalation_type"
     priority = "priority"
@@ -86,6 +88,8 @@ class HandoffForm:
     customer_tone: str | None = None
     deadline: str | None = None
     deadline_at: datetime | None = None
+    callback_at: datetime | None = None
+    callback_via: str | None = None
     path: str | None = None
     escalation_type: str | None = None
     priority: str | None = None
@@ -112,6 +116,8 @@ class Handoff:
     deadline_at: datetime | None
     refund_amount: Decimal | None
     refund_reason: str | None = None
+    callback_at: datetime | None = None
+    callback_via: CallbackVia | None = None
 
     @property
     def searchable_text(self) -> str:
@@ -148,6 +154,8 @@ def check_handoff(
     if form.deadline_at is not None and form.deadline_at <= now:
         errors[HandoffField.deadline_at] = "This moment has passed: choose a time in the future, or clear it."
 
+    callback_via = _check_callback(form, now, errors)
+
     amount = _parse_amount(text[HandoffField.refund_amount], errors)
     _check_authority(amount, text[HandoffField.refund_reason], escalation_type, policy, errors)
 
@@ -170,6 +178,8 @@ def check_handoff(
             deadline_at=form.deadline_at,
             refund_amount=amount,
             refund_reason=text[HandoffField.refund_reason] if amount is not None else None,
+            callback_at=form.callback_at if callback_via else None,
+            callback_via=callback_via,
         ),
         {},
     )
@@ -205,6 +215,26 @@ def _check_authority(
             f"A refund or credit of {amount} is beyond an agent's authority ({authority.agent}): "
             "choose Hierarchical so a supervisor can approve it."
         )
+
+
+def _check_callback(form: HandoffForm, now: datetime, errors: dict[HandoffField, str]) -> CallbackVia | None:
+    """A promised callback has both a time and a way, or neither; its time is still to come."""
+    try:
+        via = CallbackVia(form.callback_via) if form.callback_via else None
+    except ValueError:
+        errors[HandoffField.callback_via] = "Choose phone, email or chat."
+        return None
+    if form.callback_at is None:
+        if via is not None:
+            errors[HandoffField.callback_at] = (
+                f"When will the customer be contacted by {via.value}? Choose the time, or clear the way."
+            )
+        return None
+    if form.callback_at <= now:
+        errors[HandoffField.callback_at] = "This moment has passed: choose a time in the future, or clear it."
+    if via is None:
+        errors[HandoffField.callback_via] = "How will the customer be contacted? Choose phone, email or chat."
+    return via
 
 
 def _parse_amount(value: str | None, errors: dict[HandoffField, str]) -> Decimal | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from escalator.domain.authority import AGENT, SUPERVISORS, amount_text, deciding_level, level_at, rank_of
+from escalator.domain.callbacks import callback_outstanding
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.policy import EscalationPath, Policy
 
@@ -29,6 +30,8 @@ class Action(StrEnum):
     erase = "erase"  # the customer's personal details removed: retention, or the customer's request
     join_incident = "join_incident"  # part of an incident: its card speaks for the case
     leave_incident = "leave_incident"  # not part of it after all: the case gets its own card
+    callback_done = "callback_done"  # the callback promised to the customer was made
+    callback_missed = "callback_missed"  # the bot's: not made in time (`callbacks.missed_after`)
 
     @property
     def past_tense(self) -> str:
@@ -53,6 +56,8 @@ _PAST = {
     Action.erase: "erased the customer's personal details on",
     Action.join_incident: "linked to an incident",
     Action.leave_incident: "took out of the incident",
+    Action.callback_done: "made the promised callback on",
+    Action.callback_missed: "marked the promised callback missed on",
 }
 
 
@@ -82,6 +87,7 @@ ALLOWED_FROM: dict[Action, frozenset[State]] = {
     Action.approve: frozenset({State.open, State.claimed, State.resolved}),
     Action.decline: frozenset({State.open, State.claimed, State.resolved}),
     Action.read_note: frozenset(State),
+    Action.callback_done: frozenset({State.open, State.claimed, State.resolved}),
 }
 
 # Who may take each action. Supervisors may do everything.
@@ -100,6 +106,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.approve: frozenset({Role.approver}),
     Action.decline: frozenset({Role.approver}),
     Action.read_note: frozenset({Role.agent, Role.owner, Role.supervisor}),
+    Action.callback_done: frozenset({Role.agent, Role.owner, Role.supervisor}),
 }
 
 _WHO = {
@@ -183,6 +190,10 @@ def check(escalation: Escalation, action: Action, roles: frozenset[Role], policy
     elif not roles & ALLOWED_ROLES[action]:
         who = " or ".join(_WHO[role] for role in sorted(ALLOWED_ROLES[action], key=list(Role).index))
         raise Refused(f"Only {who} can do that on {ref}.")
+    if action is Action.callback_done and not callback_outstanding(escalation):
+        if escalation.callback_done_at is not None:
+            raise Refused(f"The callback on {ref} is already marked made.")
+        raise Refused(f"{ref} has no promised callback.")
 
 
 def _check_decider(escalation: Escalation, roles: frozenset[Role], policy: Policy) -> None:

@@ -55,6 +55,12 @@ FIELDS = (
     "refund_reason",
     "key_account_tier",
     "requested_priority",
+    # Added with promised callbacks and handoff counts.
+    "callback_at",
+    "callback_via",
+    "callback_done_at",
+    "callback_missed",
+    "handoffs",
 )
 
 
@@ -118,4 +124,9 @@ def _row(e: Escalation) -> dict[str, Any]:
         "refund_reason": e.refund_reason,
         "key_account_tier": e.key_account_tier,
         "requested_priority": e.requested_priority.value if e.requested_priority else None,
+        "callback_at": e.callback_at,
+        "callback_via": e.callback_via.value if e.callback_via else None,
+        "callback_done_at": e.callback_done_at,
+        "callback_missed": e.callback_missed_at is not None,
+        "handoffs": e.handoffs,
     }

@@ -15,17 +15,23 @@ from typing import Any
 
 from escalator.clock import Clock
 from escalator.domain.authority import amount_text, level_at, rank_of
+from escalator.domain.callbacks import mark_callback_done
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.domain.handoffs import HANDOFF_ACTIONS, SUPERVISORS, holder
 from escalator.domain.history import HistoryEntry
 from escalator.domain.lifecycle import Action, Actor, Refused, check, is_supervisor, may_claim, roles_of
 from escalator.domain.messages import Message, addressee
 from escalator.domain.routing import route
 from escalator.domain.sla import Target, sla_deadlines
-from escalator.domain.timers import ACKNOWLEDGE_TIMERS, LOOP_TIMERS, TimerKind, target_timers
+from escalator.domain.timers import (
+    ACKNOWLEDGE_TIMERS,
+    CALLBACK_TIMERS,
+    LOOP_TIMERS,
+    TimerKind,
+    target_timers,
+)
 from escalator.policy import Policy
 from escalator.store.database import Store, Transaction
-
-SUPERVISORS = "supervisors"  # the destination of an escalation moved up
 
 
 @dataclass(frozen=True)
@@ -122,9 +128,10 @@ class Ownership:
             raise Refused("Choose how the customer felt, from 1 to 5.")
 
         def change(e: Escalation, now: datetime) -> Effects:
+            mark_callback_done(e, actor.user_id, now)  # closing the loop is contacting the customer
             e.state, e.closed_at, e.csat = State.closed, now, csat
             note = f"Customer satisfaction {csat}/5" + (f": {comment}" if comment else "")
-            return Effects(note=note, cancel_timers=LOOP_TIMERS)
+            return Effects(note=note, cancel_timers=(*LOOP_TIMERS, *CALLBACK_TIMERS))
 
         return self._apply(key, escalation_id, actor, Action.close, change)
 
@@ -133,6 +140,15 @@ class Ownership:
             return Effects(note="The agent tried to reach the customer and will try again.")
 
         return self._apply(key, escalation_id, actor, Action.customer_unreachable, change)
+
+    def callback_done(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
+        """The promised callback was made: recorded, its reminders stopped."""
+
+        def change(e: Escalation, now: datetime) -> Effects:
+            mark_callback_done(e, actor.user_id, now)
+            return Effects(cancel_timers=CALLBACK_TIMERS)
+
+        return self._apply(key, escalation_id, actor, Action.callback_done, change)
 
     def reassign(
         self, key: str, escalation_id: int, actor: Actor, new_owner: str, new_owner_groups: frozenset[str]
@@ -268,7 +284,10 @@ def transition(
     """Apply `change` to a locked escalation: history, card, thread, timers. Returns the outbox ids."""
     escalation_id = escalation.id or 0
     before, owner_before = escalation.state, escalation.owner_user_id
+    handed_off_by = holder(escalation) if action in HANDOFF_ACTIONS else None
     effects = change(escalation, now)
+    if handed_off_by is not None:
+        escalation.handoffs += 1
     entry = tx.history.add(
         HistoryEntry(
             escalation_id=escalation_id,
@@ -279,6 +298,7 @@ def transition(
             to_state=escalation.state.value,
             note=effects.note,
             target=effects.target,
+            from_path=handed_off_by,
         )
     )
     if effects.cancel_timers:

@@ -19,7 +19,7 @@ from escalator.domain.lifecycle import Action, approval_for
 from escalator.domain.messages import Message
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import Target, sla_deadlines
-from escalator.domain.timers import TimerKind, customer_deadline_timer, target_timers
+from escalator.domain.timers import TimerKind, callback_timers, customer_deadline_timer, target_timers
 from escalator.policy import Policy
 from escalator.services.incidents import IncidentChoice, place
 from escalator.services.ownership import new_card, queue
@@ -93,6 +93,8 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
                 customer_consent=handoff.customer_consent,
                 refund_amount=handoff.refund_amount,
                 refund_reason=handoff.refund_reason,
+                callback_at=handoff.callback_at,
+                callback_via=handoff.callback_via,
                 path_key=handoff.path_key,
                 escalation_type=handoff.escalation_type,
                 priority=priority,
@@ -126,6 +128,7 @@ def _store_new(store: Store, policy: Policy, clock: Clock, command: RaiseEscalat
         deadline_reminder = customer_deadline_timer(escalation, policy, now)
         if deadline_reminder is not None:
             planned.append((TimerKind.customer_deadline, deadline_reminder, {}))
+        planned += [(kind, due, {}) for kind, due in callback_timers(escalation, policy, now)]
         tx.timers.add_many(escalation.id, planned)
         placement = place(tx, policy, escalation, command.incident, now)
         # (a case in an incident has no card: the incident's speaks for it)

@@ -133,7 +133,7 @@ class ViewSubmission(_Payload):
         in any block (a select where the date picker was), and that must not reach the checks."""
         values: dict[str, Any] = {field.value: self.value(field.value) for field in HandoffField}
         for name, value in values.items():
-            if name == HandoffField.deadline_at:
+            if name in (HandoffField.deadline_at, HandoffField.callback_at):
                 values[name] = value if isinstance(value, datetime) else None
             elif name == HandoffField.customer_consent:
                 values[name] = value is True

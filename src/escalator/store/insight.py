@@ -204,6 +204,32 @@ class InsightQueries:
         )
         return Counter({user: int(count) for user, count in rows})
 
+    def handoffs_by_path(self, window: Window) -> dict[str, int]:
+        """The handoffs made in the window, by who held the case then (a path's key, or `supervisors`),
+        most first."""
+        rows = self._session.execute(
+            select(HistoryEntry.from_path, func.count())
+            .where(
+                HistoryEntry.from_path.is_not(None),
+                HistoryEntry.at >= window.start,
+                HistoryEntry.at < window.end,
+            )
+            .group_by(HistoryEntry.from_path)
+        )
+        counts = {str(path): int(count) for path, count in rows}
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def callbacks_missed_in(self, window: Window) -> list[Escalation]:
+        return list(
+            self._session.scalars(
+                select(Escalation)
+                .where(
+                    Escalation.callback_missed_at >= window.start, Escalation.callback_missed_at < window.end
+                )
+                .order_by(Escalation.callback_missed_at, Escalation.id)
+            )
+        )
+
     def contacts_on(self, day: date) -> int | None:
         return self._session.scalar(select(contact_volumes.c.contacts).where(contact_volumes.c.day == day))
 

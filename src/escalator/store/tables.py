@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import registry
 
-from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin, State
+from escalator.domain.escalation import Approval, CallbackVia, Escalation, EscalationType, Origin, State
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import Incident, IncidentState, IncidentSuggestion, SuggestionState
 from escalator.policy import Priority
@@ -101,6 +101,13 @@ escalations = Table(
     Column("incident_id", Integer),
     # In a cluster suggested as an incident (so it is suggested once).
     Column("suggestion_id", Integer),
+    # A callback promised on the form: when and how; made (or the loop closed), or missed.
+    Column("callback_at", UtcDateTime),
+    Column("callback_via", enum_column_type(CallbackVia)),
+    Column("callback_done_at", UtcDateTime),
+    Column("callback_done_by", String(32)),
+    Column("callback_missed_at", UtcDateTime),
+    Column("handoffs", Integer, nullable=False, server_default="0"),  # reassignments and moves
     Index(None, "state", "raised_at"),
     Index(None, "card_channel_id", "card_ts"),
     # What the digest and exports aggregate by.
@@ -111,6 +118,7 @@ escalations = Table(
     Index(None, "account_number", "raised_at"),
     Index(None, "incident_id"),
     Index(None, "path_key", "raised_at"),
+    Index(None, "callback_missed_at"),
 )
 
 # Messages to Slack that must arrive: written in the same transaction as the change they report,
@@ -201,6 +209,7 @@ escalation_events = Table(
     Column("to_state", String(16), nullable=False),
     Column("note", Text),
     Column("target", String(64)),
+    Column("from_path", String(50)),  # a handoff's: the path (or `supervisors`) that passed the case on
     Index(None, "escalation_id", "id"),
     Index(None, "at"),
 )

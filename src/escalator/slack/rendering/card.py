@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from escalator.domain.authority import amount_text
+from escalator.domain.callbacks import CallbackStatus, callback_outstanding, callback_status
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.domain.handoffs import handoff_label
 from escalator.domain.lifecycle import ALLOWED_FROM, Action
 from escalator.domain.messages import Message
 from escalator.domain.privacy import for_channel
@@ -41,6 +43,7 @@ _CARD_BUTTONS = (
     _Button(ActionId.claim, Action.claim, "Claim", "primary"),
     _Button(ActionId.post_update, Action.post_update, "Post update", "primary"),
     _Button(ActionId.resolve, Action.resolve, "Resolve"),
+    _Button(ActionId.callback_done, Action.callback_done, "Called back"),
     _Button(ActionId.close_loop, Action.close, "Close the loop", "primary"),
     _Button(ActionId.reopen, Action.reopen, "Reopen"),
     _Button(ActionId.reassign, Action.reassign, "Reassign"),
@@ -145,6 +148,8 @@ def card_buttons(escalation: Escalation, policy: Policy) -> list[dict[str, Any]]
             continue  # nothing is hidden, or nothing is left to read
         if button.action in (Action.approve, Action.decline) and escalation.approval is not Approval.pending:
             continue
+        if button.action is Action.callback_done and not callback_outstanding(escalation):
+            continue
         element: dict[str, Any] = {
             "type": "button",
             "action_id": button.action_id.value,
@@ -217,6 +222,21 @@ def key_account_note(escalation: Escalation) -> str | None:
     return note
 
 
+def callback_note(escalation: Escalation) -> str | None:
+    """The callback promised to the customer: pending, made, or missed."""
+    e, status = escalation, callback_status(escalation)
+    if status is CallbackStatus.none or e.callback_at is None or e.callback_via is None:
+        return None
+    when, via = slack_date(e.callback_at), e.callback_via.value
+    if status is CallbackStatus.missed:
+        return f":warning: Promised callback missed — {via}, {when}"
+    line = f":telephone_receiver: Callback promised by {via}, {when}"
+    if status is CallbackStatus.done and e.callback_done_at is not None:
+        late = " late" if e.callback_missed_at is not None else ""
+        line += f" · done{late} by <@{e.callback_done_by}> {slack_date(e.callback_done_at)}"
+    return line
+
+
 def render_full_note(escalation: Escalation, policy: Policy, now: datetime) -> dict[str, Any]:
     """The card's content unmasked, as a modal: only the person who opened it sees it."""
     context = _card_context(escalation, policy, now, in_channel=False)
@@ -243,6 +263,8 @@ def _card_context(
         "refund": amount_text(escalation.refund_amount),
         "key_account": key_account_note(escalation),
         "clocks": clocks(escalation, policy),
+        "callback_note": callback_note(escalation),
+        "handoff_note": handoff_label(escalation),
         "owners": phrases.owners(escalation, policy),
         "may_claim": phrases.who_may_claim(escalation, policy),
         "on_duty": phrases.on_duty_for(escalation, policy, now),

@@ -9,7 +9,7 @@ from typing import Any
 from weakref import ref
 
 from escalator.domain.authority import amount_text
-from escalator.domain.escalation import Escalation, EscalationType
+from escalator.domain.escalation import CallbackVia, Escalation, EscalationType
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.incidents import Incident
 from escalator.domain.key_accounts import KeyAccountMatch
@@ -21,7 +21,7 @@ from escalator.slack.rendering import phrases
 from escalator.slack.rendering.approvals import refund_route
 from escalator.slack.rendering.card import key_account_note
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
-from escalator.slack.text import truncate_plain
+from escalator.slack.text import slack_date, truncate_plain
 
 # The form's optional "Part of an open incident?" menu: an incident's id, or this value for none.
 INCIDENT_BLOCK = "incident"
@@ -105,6 +105,7 @@ def _render_form(
         prefill=ModalPrefill(summary=None, detection=prefill.detection),
         paths=policy.paths,
         escalation_types=list(EscalationType),
+        callback_ways=list(CallbackVia),
         priority_labels=priority_labels,
         authority=policy.authority,
         refund_deciders=_refund_deciders(policy),
@@ -190,4 +191,16 @@ def render_next_steps(escalation: Escalation, policy: Policy, now: datetime) -> 
         targets=phrases.targets(escalation, policy),
         refund=refund_route(escalation, policy),
         key_account=key_account_note(escalation),
+        callback=_callback_promise(escalation, policy),
+    )
+
+
+def _callback_promise(escalation: Escalation, policy: Policy) -> str | None:
+    """What the agent promised the customer, and who the bot will remind of it."""
+    if escalation.callback_at is None or escalation.callback_via is None:
+        return None
+    return (
+        f":telephone_receiver: *Callback promised* by {escalation.callback_via.value} "
+        f"{slack_date(escalation.callback_at)}: I'll remind whoever owns the case "
+        f"{humanize(policy.callbacks.remind_before)} before, or you while nobody does."
     )
