@@ -121,19 +121,19 @@ def test_card_shows_every_field_and_validates(policy: Policy):
 def test_card_shows_the_promised_callback_and_the_handoffs(policy: Policy):
     at = WEDNESDAY_MORNING + timedelta(hours=4)
     promised = _escalation(callback_at=at, callback_via=CallbackVia.phone, handoffs=3)
-    blocks = render_card(promised, policy).blocks
+    blocks = render_card(promised, policy, WEDNESDAY_MORNING).blocks
     _check_message(blocks)
     shown = json.dumps(blocks)
     assert f":telephone_receiver: Callback promised by phone, <!date^{int(at.timestamp())}^" in shown
     assert ":repeat: 3rd handoff" in shown and '"action_id": "callback_done"' in shown
 
     missed = replace(promised, callback_missed_at=at + timedelta(minutes=15), handoffs=1)
-    shown = json.dumps(render_card(missed, policy).blocks, ensure_ascii=False)
+    shown = json.dumps(render_card(missed, policy, WEDNESDAY_MORNING).blocks, ensure_ascii=False)
     assert ":warning: Promised callback missed — phone, <!date^" in shown and "handoff" not in shown
     done = replace(missed, callback_done_at=at + timedelta(hours=1), callback_done_by="U0ALEX")
-    shown = json.dumps(render_card(done, policy).blocks, ensure_ascii=False)
+    shown = json.dumps(render_card(done, policy, WEDNESDAY_MORNING).blocks, ensure_ascii=False)
     assert "· done late by <@U0ALEX>" in shown and "callback_done" not in shown
-    assert "Callback" not in json.dumps(render_card(_escalation(), policy).blocks)
+    assert "Callback" not in json.dumps(render_card(_escalation(), policy, WEDNESDAY_MORNING).blocks)
 
 
 def test_typed_text_can_never_ping_or_link(policy: Policy):
