@@ -22,6 +22,7 @@ from escalator.domain.escalation import State
 from escalator.domain.rota import DutyKind, duty_at, next_duty, week_gaps
 from escalator.policy import Policy, Rota, parse_policy
 from escalator.standin.sender import AGENT
+from escalator.standin.sender import select as option
 from escalator.standin.web_api import SlackStandIn
 from escalator.standin.workspace import example_workspace
 from escalator.store.database import Store
@@ -249,6 +250,26 @@ def test_the_acknowledge_nudge_asks_who_is_on_duty_first(rota_app: RunningApp, s
     assert claim["action_id"] == "claim"
     pressed_and_settled(rota_app, slack_api, "claim", escalation, ALEX)
     assert current(rota_app, escalation).owner_user_id == ALEX
+
+
+def test_the_card_follows_the_rota_while_the_case_waits(rota_app: RunningApp, slack_api: SlackStandIn):
+    escalation = raise_escalation(rota_app, slack_api, priority=option("P4"))  # acknowledge within 4 h
+    card_ts = escalation.card_ts
+
+    at(rota_app, _local(2026, 11, 25, 12, 59))
+    assert slack_api.calls_to("chat.update") == []
+    at(rota_app, _local(2026, 11, 25, 13, 0))  # Sam's shift: the card says so, and Sam is nudged
+
+    (refreshed,) = [c for c in slack_api.calls_to("chat.update") if c.params["ts"] == card_ts]
+    assert "On duty: <@U0SAM> until" in _text(refreshed) and "On duty: <@U0ALEX>" not in _text(refreshed)
+    (nudge,) = posts(slack_api, BILLING, NUDGE_TEXT)
+    assert "<@U0SAM> (on duty)" in nudge.params["text"]
+    pressed_and_settled(rota_app, slack_api, "claim", escalation, SAM)
+    updates = len(slack_api.calls_to("chat.update"))
+    at(rota_app, _local(2026, 11, 25, 17, 30))  # claimed: the next change leaves the card alone
+    assert len(slack_api.calls_to("chat.update")) == updates
+    with rota_app.store.transaction() as tx:
+        assert not [t for t in tx.timers.pending(escalation.id or 0) if t.kind == "duty_change"]
 
 
 def test_a_breach_re_escalation_tells_the_supervisor_on_duty(rota_app: RunningApp, slack_api: SlackStandIn):

@@ -17,7 +17,7 @@ from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
 from escalator.domain.messages import Message
 from escalator.domain.rota import on_duty_now, rota_for
 from escalator.domain.sla import Target
-from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide
+from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide, duty_change_at
 from escalator.policy import Policy
 from escalator.services.incidents import resolve_with_incident, schedule_card_update
 from escalator.services.ownership import SUPERVISORS, moving, transition, unclaiming
@@ -152,6 +152,11 @@ class Reminders:
             on_duty = list(on_duty_now(self._policy.supervisors.rota, now, self._policy.zone))
             for user in on_duty:
                 ids += self._tell(tx, escalation, user, {**notice, "on_duty": on_duty}, now)
+        elif decision is Decision.refresh_card:
+            ids.append(tx.outbox.add(Message.update_card, now, escalation.id))
+            following = duty_change_at(escalation, self._policy, now)
+            if following is not None:
+                tx.timers.add(escalation.id or 0, TimerKind.duty_change, following, {})
         elif decision is Decision.resolve_with_incident:
             ids += resolve_with_incident(tx, self._policy, escalation, timer.payload, now)
         elif decision is Decision.unclaim:
