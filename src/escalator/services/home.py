@@ -46,8 +46,7 @@ class Home:
     owned: list[Escalation]
     reminders: list[PendingReminder] = field(default_factory=list)
     team: TeamView | None = None
-    rotas: list[RotaView] = field(default_factory=list)
-    now: datetime | None = None  # when it was read: rotas are shown as of then
+    rotas: list[RotaView] = field(default_factory=list)  # who is on duty on the person's paths
 
 
 def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
@@ -88,4 +87,4 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
                 closed_today=tx.insight.count_between("closed_at", today),
             )
     reminders.sort(key=lambda r: r.due_at)
-    return Home(actor.user_id, raised, owned, reminders, team, rotas_of(actor, policy, now), now)
+    return Home(actor.user_id, raised, owned, reminders, team, rotas_of(actor, policy, now))
