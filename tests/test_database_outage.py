@@ -2,15 +2,18 @@
 
 While it is away every Slack request is still answered inside Slack's 3-second deadline, with a
 "try again in a moment" where someone is waiting; what was acked before is delivered once it is back.
-The test really stops the server, so it runs only where it may: as root beside a local cluster.
+The test really stops a server: a throwaway cluster of its own, beside the local one (so the rest of
+the suite, in parallel workers, keeps its database), which needs root and Debian's pg_createcluster.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,17 +35,22 @@ SPECIALIST = "U0ALEX"
 SLACK_DEADLINE = 3.0
 
 
-def _cluster() -> str | None:
+def _version() -> str | None:
     clusters = Path("/etc/postgresql")
-    if os.geteuid() != 0 or not shutil.which("pg_ctlcluster") or not clusters.is_dir():
+    if os.geteuid() != 0 or not shutil.which("pg_createcluster") or not clusters.is_dir():
         return None
     versions = sorted(p.name for p in clusters.iterdir())
     return versions[0] if versions else None
 
 
-def _ctl(version: str, action: str) -> None:
-    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
-    subprocess.run([*command, "-m", "fast"] if action == "stop" else command, check=True, timeout=60)
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _run(*command: str) -> None:
+    subprocess.run(command, check=True, timeout=120, capture_output=True)
 
 
 def _wait_until_up(url: str) -> None:
@@ -57,18 +65,39 @@ def _wait_until_up(url: str) -> None:
             time.sleep(0.2)
 
 
-@contextmanager
-def postgres_stopped() -> Iterator[None]:
-    version = _cluster()
-    base = os.environ.get("TEST_DATABASE_URL")
-    if version is None or base is None or "127.0.0.1" not in base:
-        pytest.skip("needs root and the local PostgreSQL cluster (pg_ctlcluster) behind TEST_DATABASE_URL")
-    _ctl(version, "stop")
+class Cluster:
+    """A PostgreSQL server of this test's own, to stop and start."""
+
+    def __init__(self, version: str, name: str, port: int) -> None:
+        self.version, self.name = version, name
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _ctl(self, action: str, *extra: str) -> None:
+        _run("pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, action, *extra)
+
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        self._ctl("stop", "-m", "fast")
+        try:
+            yield
+        finally:
+            self._ctl("start")
+            _wait_until_up(self.url)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    version = _version()
+    if version is None:
+        pytest.skip("needs root and Debian's PostgreSQL tools (pg_createcluster) to run a server of its own")
+    name, port = f"outage_{uuid.uuid4().hex[:8]}", _free_port()
+    _run("pg_createcluster", version, name, "--port", str(port), "--start", "--", "--auth=trust")
     try:
-        yield
+        server = Cluster(version, name, port)
+        _wait_until_up(server.url)
+        yield server
     finally:
-        _ctl(version, "start")
-        _wait_until_up(base)
+        _run("pg_dropcluster", "--stop", version, name)
 
 
 def _within_deadline(response: requests.Response) -> requests.Response:
@@ -83,8 +112,9 @@ def _escalations(app: RunningApp) -> list[Escalation]:
 
 
 def test_a_postgres_restart_is_survived(
-    postgres_url: str, slack_api: SlackStandIn, clock: FakeClock, policy: Policy
+    cluster: Cluster, slack_api: SlackStandIn, clock: FakeClock, policy: Policy
 ):
+    postgres_url = cluster.url.replace("postgresql://", "postgresql+psycopg://", 1)
     schema = Store(postgres_url)
     schema.migrate()
     schema.dispose()
@@ -97,7 +127,7 @@ def test_a_postgres_restart_is_survived(
         (waiting,) = _escalations(app)
         health = app.slack.events_url.replace("/slack/events", "/healthz")
 
-        with postgres_stopped():
+        with cluster.stopped():
             refused = _within_deadline(app.slack.submit(handoff_values()))
             assert refused.json()["response_action"] == "errors"
             assert "press Escalate again" in refused.json()["errors"]["summary"]

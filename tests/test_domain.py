@@ -1,4 +1,4 @@
-"""Pure rules: detection, routing, business time, authority, the handoff's checks."""
+"""Pure rules: detection, routing, business time, authority, the handoff's checks, callbacks, handoffs."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import WEDNESDAY_MORNING
+from conftest import POLICY_YAML, WEDNESDAY_MORNING
+from test_rendering import _escalation
 
-from escalator.domain.authority import Approver, approver_for
+from escalator.domain.authority import AGENT, SUPERVISORS, chain, deciding_level, rank_of
 from escalator.domain.business_hours import add_business_time, is_business_time
-from escalator.domain.escalation import EscalationType, parse_reference
+from escalator.domain.callbacks import (
+    CallbackStatus,
+    callback_outstanding,
+    callback_status,
+    mark_callback_done,
+)
+from escalator.domain.escalation import CallbackVia, EscalationType, State, parse_reference
 from escalator.domain.handoff import HandoffField, HandoffForm, check_handoff
+from escalator.domain.handoffs import handoff_label, holder, ordinal
 from escalator.domain.routing import detect, route
 from escalator.domain.sla import humanize, sla_deadlines
-from escalator.policy import Policy, Priority
+from escalator.domain.timers import Decision, Due, TimerKind, callback_timers, decide
+from escalator.policy import Policy, Priority, parse_policy
 
 
 def test_keywords_choose_the_path_and_triggers_the_type(policy: Policy):
@@ -81,10 +90,73 @@ def test_sla_deadlines_follow_the_priority(policy: Policy):
 
 
 def test_authority_levels(policy: Policy):
-    assert approver_for(None, policy.authority) is Approver.agent
-    assert approver_for(Decimal("50"), policy.authority) is Approver.agent
-    assert approver_for(Decimal("50.01"), policy.authority) is Approver.supervisor
-    assert approver_for(Decimal("501"), policy.authority) is Approver.management
+    assert deciding_level(None, policy.authority).rank == AGENT
+    assert deciding_level(Decimal("50"), policy.authority).rank == AGENT
+    assert deciding_level(Decimal("50.01"), policy.authority).rank == SUPERVISORS
+    # No levels above the supervisors: management decides, outside the bot, as before.
+    assert deciding_level(Decimal("501"), policy.authority) is None
+
+
+CHAIN_YAML = POLICY_YAML.replace(
+    "  supervisor: 500\n",
+    """  supervisor: 500
+  levels:
+    - name: Support manager
+      limit: 2000
+      approvers: [U0MORGAN]
+      usergroup: S0MANAGERS
+    - name: Head of customer care
+      approvers: [U0DANA]
+""",
+)
+
+
+def test_the_lowest_level_that_can_decide_an_amount():
+    authority = parse_policy(CHAIN_YAML).authority
+    assert [(level.rank, level.name, level.limit) for level in chain(authority)] == [
+        (0, "Agent", Decimal("50")),
+        (1, "Supervisor", Decimal("500")),
+        (2, "Support manager", Decimal("2000")),
+        (3, "Head of customer care", None),
+    ]
+    assert deciding_level(Decimal("500"), authority).rank == SUPERVISORS
+    assert deciding_level(Decimal("1500"), authority).name == "Support manager"
+    assert deciding_level(Decimal("2000.01"), authority).name == "Head of customer care"
+    assert deciding_level(Decimal("999999"), authority).name == "Head of customer care"
+    with_top_limit = parse_policy(
+        CHAIN_YAML.replace("approvers: [U0DANA]", "approvers: [U0DANA]\n      limit: 10000")
+    )
+    assert deciding_level(Decimal("10000.01"), with_top_limit.authority) is None
+
+
+def test_who_decides_at_which_level():
+    authority = parse_policy(CHAIN_YAML).authority
+    assert rank_of("U0AGENT", frozenset(), False, authority) == AGENT
+    assert rank_of("U0SUPER", frozenset(), True, authority) == SUPERVISORS
+    assert rank_of("U0MORGAN", frozenset(), False, authority) == 2
+    assert rank_of("U0GROUPY", frozenset({"S0MANAGERS"}), True, authority) == 2
+    assert rank_of("U0DANA", frozenset(), False, authority) == 3
+
+
+def test_a_refund_above_the_agent_needs_a_reason_and_one_above_the_chain_is_refused():
+    chained = parse_policy(
+        CHAIN_YAML.replace("approvers: [U0DANA]", "approvers: [U0DANA]\n      limit: 10000")
+    )
+    _, errors = check_handoff(
+        _form(refund_amount="120", escalation_type="hierarchical", refund_reason=None),
+        chained,
+        WEDNESDAY_MORNING,
+    )
+    assert "Say why" in errors[HandoffField.refund_reason]
+    _, errors = check_handoff(
+        _form(refund_amount="12000", escalation_type="hierarchical"), chained, WEDNESDAY_MORNING
+    )
+    assert errors[HandoffField.refund_amount].startswith(
+        "A refund or credit of 12,000.00 is above every approval limit: the most anyone may approve is "
+        "10,000.00 (Head of customer care)."
+    )
+    handoff, errors = check_handoff(_form(refund_amount="40", refund_reason=None), chained, WEDNESDAY_MORNING)
+    assert errors == {} and handoff is not None and handoff.refund_reason is None
 
 
 def test_humanize():
@@ -110,6 +182,7 @@ def _form(**changes: object) -> HandoffForm:
         path="billing",
         escalation_type="functional",
         priority="P2",
+        refund_reason="Charged twice",
     )
     base.update(changes)
     return HandoffForm(**base)  # type: ignore[arg-type]
@@ -134,12 +207,62 @@ def test_a_complete_form_passes(policy: Policy):
         ({"refund_amount": "NaN"}, HandoffField.refund_amount, "zero or more"),
         ({"refund_amount": "120"}, HandoffField.escalation_type, "beyond an agent's authority (50)"),
         ({"deadline_at": WEDNESDAY_MORNING - timedelta(hours=1)}, HandoffField.deadline_at, "has passed"),
+        ({"callback_at": WEDNESDAY_MORNING + timedelta(hours=1)}, HandoffField.callback_via, "phone, email"),
+        ({"callback_via": "email"}, HandoffField.callback_at, "contacted by email"),
+        ({"callback_via": "pigeon"}, HandoffField.callback_via, "Choose phone, email or chat"),
+        (
+            {"callback_at": WEDNESDAY_MORNING, "callback_via": "phone"},
+            HandoffField.callback_at,
+            "has passed",
+        ),
     ],
 )
 def test_problems_are_reported_per_field(policy: Policy, changes: dict, field: HandoffField, says: str):
     handoff, errors = check_handoff(_form(**changes), policy, WEDNESDAY_MORNING)
     assert handoff is None
     assert says in errors[field]
+
+
+def test_a_promised_callback_has_a_time_and_a_way(policy: Policy):
+    at = WEDNESDAY_MORNING + timedelta(hours=4)
+    handoff, errors = check_handoff(_form(callback_at=at, callback_via="chat"), policy, WEDNESDAY_MORNING)
+    assert errors == {} and handoff is not None
+    assert (handoff.callback_at, handoff.callback_via) == (at, CallbackVia.chat)
+    handoff, _ = check_handoff(_form(), policy, WEDNESDAY_MORNING)
+    assert handoff is not None and (handoff.callback_at, handoff.callback_via) == (None, None)
+
+
+def test_callback_timers_and_what_they_decide(policy: Policy):
+    now = WEDNESDAY_MORNING
+    e = _escalation(callback_at=now + timedelta(hours=1), callback_via=CallbackVia.phone)
+    assert callback_timers(e, policy, now) == [
+        (TimerKind.callback_reminder, now + timedelta(minutes=45)),  # remind_before: 15m by default
+        (TimerKind.callback_missed, now + timedelta(hours=1, minutes=15)),  # missed_after: 15m
+    ]
+    soon = _escalation(callback_at=now + timedelta(minutes=5), callback_via=CallbackVia.phone)
+    assert callback_timers(soon, policy, now)[0] == (TimerKind.callback_reminder, now)  # at once
+    assert callback_timers(_escalation(), policy, now) == []
+
+    assert decide(Due(TimerKind.callback_reminder), e, policy) is Decision.remind_callback
+    assert decide(Due(TimerKind.callback_missed), e, policy) is Decision.callback_missed
+    assert mark_callback_done(e, "U0ALEX", now) and callback_status(e) is CallbackStatus.done
+    assert not mark_callback_done(e, "U0ALEX", now)  # made once
+    assert decide(Due(TimerKind.callback_missed), e, policy) is Decision.nothing
+    cancelled = _escalation(callback_at=now, callback_via=CallbackVia.phone, state=State.cancelled)
+    assert decide(Due(TimerKind.callback_reminder), cancelled, policy) is Decision.nothing
+    missed = _escalation(callback_at=now, callback_via=CallbackVia.email, callback_missed_at=now)
+    assert callback_status(missed) is CallbackStatus.missed and callback_outstanding(missed)
+    assert decide(Due(TimerKind.callback_missed), missed, policy) is Decision.nothing  # told once
+
+
+def test_handoffs_are_counted_by_ordinal_from_the_second():
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"
+    ]  # fmt: skip
+    assert handoff_label(_escalation(handoffs=1)) is None
+    assert handoff_label(_escalation(handoffs=3)) == ":repeat: 3rd handoff"
+    assert holder(_escalation()) == "billing"
+    assert holder(_escalation(escalation_type=EscalationType.hierarchical)) == "supervisors"
 
 
 def test_over_authority_is_fine_when_hierarchical(policy: Policy):

@@ -453,7 +453,12 @@ def test_a_case_whose_refund_awaits_a_supervisor_keeps_its_card(app: RunningApp,
     refund = {"type": "number_input", "value": "120"}  # over the agent's authority of 50: a supervisor's call
     up = select("hierarchical", "radio_buttons")
     saved = submit(
-        app, "Login error 503 and wants 120 back", "U0REFUND", refund_amount=refund, escalation_type=up
+        app,
+        "Login error 503 and wants 120 back",
+        "U0REFUND",
+        refund_amount=refund,
+        refund_reason={"type": "plain_text_input", "value": "Charged for a week without service"},
+        escalation_type=up,
     )
     assert saved.get("response_action") == "update", saved
     case = escalations(app)[-1]

@@ -103,6 +103,7 @@ def test_export_as_csv_and_json_lines(tuesday: Store, cli_env: Path, capsys):  #
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["reference"] for line in lines] == ["ESC-1", "ESC-2", "ESC-3", "ESC-4"]
     assert lines[2]["minutes_to_resolve"] == 180.0 and lines[2]["acknowledge_missed"] is False
+    assert (lines[2]["callback_at"], lines[2]["callback_missed"], lines[2]["handoffs"]) == (None, False, 0)
 
 
 def test_contacts_command_refuses_a_bad_date(cli_env: Path, capsys):

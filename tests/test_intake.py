@@ -48,6 +48,7 @@ def test_slash_command_acks_and_opens_the_prefilled_form(running_app: RunningApp
         "deadline",
         "deadline_at",
         "refund_amount",
+        "refund_reason",
         "customer_consent",
     ):
         assert field in blocks
@@ -120,7 +121,8 @@ def test_missing_fields_and_authority_are_shown_inline(running_app: RunningApp, 
 
     answer = response.json()
     assert answer["response_action"] == "errors"
-    assert set(answer["errors"]) == {"customer_name", "escalation_type"}
+    assert set(answer["errors"]) == {"customer_name", "escalation_type", "refund_reason"}
+    assert "Say why" in answer["errors"]["refund_reason"]
     assert "beyond an agent's authority" in answer["errors"]["escalation_type"]
     assert _stored(running_app) == []
     assert slack_api.calls_to("chat.postMessage") == []
@@ -130,6 +132,7 @@ def test_hierarchical_escalation_goes_to_the_supervisors(running_app: RunningApp
     values = handoff_values(
         escalation_type=option("hierarchical", "radio_buttons"),
         refund_amount={"type": "number_input", "value": "120"},
+        refund_reason=text("Charged twice for invoice #789"),
     )
     assert running_app.slack.submit(values).json()["response_action"] == "update"
 

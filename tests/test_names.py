@@ -158,3 +158,23 @@ def test_the_email_scope_is_asked_for_only_when_the_policy_names_someone_by_emai
     code, lines = check(capsys)
     assert code == 0, "\n".join(lines)
     assert "✓ slack scopes: all 14 scopes the app uses are granted" in lines
+
+
+def test_the_authority_chains_approvers_may_be_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workspace_api: SlackStandIn, store: Store, capsys
+):
+    chained = NAMED_POLICY_YAML.replace(
+        "  supervisor: 500\n",
+        '  supervisor: 500\n  levels:\n    - name: Support manager\n      approvers: ["@tariq"]\n'
+        '      usergroup: "@billing-team"\n',
+    )
+    deploy(tmp_path, monkeypatch, workspace_api.url, store.url, chained)
+    code, lines = check(capsys)
+
+    assert code == 0, "\n".join(lines)
+    assert "✓ authority.levels.0.approvers: @tariq is U0TARIQ (Tariq Haddad)" in lines
+    # The same group as a path's: one look-up, every key that names it.
+    assert (
+        "✓ paths.technical.usergroup, authority.levels.0.usergroup: @billing-team is S0BILLING (Billing team)"
+        in lines
+    )

@@ -315,6 +315,7 @@ def test_a_refund_over_the_agents_limit_needs_a_supervisor(running_app: RunningA
         slack_api,
         escalation_type=option("hierarchical", "radio_buttons"),
         refund_amount={"type": "number_input", "value": "120"},
+        refund_reason=text("Charged twice for invoice #789"),
     )
     card = slack_api.calls_to("chat.postMessage")[0]
     assert '"action_id": "approve"' in shown(card) and "needs a supervisor's approval" in shown(card)
@@ -333,6 +334,7 @@ def test_above_the_supervisors_limit_management_decides(running_app: RunningApp,
         slack_api,
         escalation_type=option("hierarchical", "radio_buttons"),
         refund_amount={"type": "number_input", "value": "900"},
+        refund_reason=text("Charged twice for invoice #789"),
     )
     card = slack_api.calls_to("chat.postMessage")[0]
     assert "management must decide" in shown(card) and '"action_id": "approve"' not in shown(card)
@@ -449,6 +451,7 @@ def test_a_refund_waiting_at_resolve_can_still_be_decided(running_app: RunningAp
         slack_api,
         escalation_type=option("hierarchical", "radio_buttons"),
         refund_amount={"type": "number_input", "value": "120"},
+        refund_reason=text("Charged twice for invoice #789"),
     )
     pressed_and_settled(running_app, slack_api, "claim", escalation, SUPER)
     running_app.slack.submit_form(

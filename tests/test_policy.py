@@ -196,6 +196,26 @@ def test_people_on_rotas_may_be_named():
     assert resolved.names() == {}
 
 
+def test_callbacks_have_defaults_and_name_their_keys():
+    policy = parse_policy(POLICY_YAML)
+    assert (policy.callbacks.remind_before, policy.callbacks.missed_after) == (
+        timedelta(minutes=15),
+        timedelta(minutes=15),
+    )
+    set_up = parse_policy(POLICY_YAML + "callbacks:\n  remind_before: 1h\n  missed_after: 30m\n")
+    assert (set_up.callbacks.remind_before, set_up.callbacks.missed_after) == (
+        timedelta(hours=1),
+        timedelta(minutes=30),
+    )
+    assert "policy.yml: callbacks.remind_before: 'soon' is not a duration" in _error(
+        POLICY_YAML + "callbacks:\n  remind_before: soon\n"
+    )
+    assert "policy.yml: callbacks.missed_after: a duration must be longer than zero" in _error(
+        POLICY_YAML + "callbacks:\n  missed_after: 0m\n"
+    )
+    assert "policy.yml: callbacks.remind: unknown key" in _error(POLICY_YAML + "callbacks:\n  remind: 1h\n")
+
+
 def test_unquoted_times_are_read_as_times():
     # YAML 1.1 turns an unquoted 09:00 into the number 540; the policy still means nine o'clock.
     policy = parse_policy(POLICY_YAML.replace('start: "09:00"', "start: 09:00"))
@@ -268,3 +288,70 @@ def test_bad_durations(text: str):
 def test_supervisors_is_not_a_path_name():
     broken = POLICY_YAML.replace("  technical:\n", "  supervisors:\n", 1)
     assert "paths: 'supervisors' is reserved" in _error(broken)
+
+
+LEVELS_YAML = POLICY_YAML.replace(
+    "  supervisor: 500\n",
+    """  supervisor: 500
+  levels:
+    - name: Support manager
+      limit: 2000
+      approvers: ["@morgan"]
+      usergroup: "@support-managers"
+    - name: Head of customer care
+      approvers: [U0DANA]
+""",
+)
+
+
+def test_levels_above_the_supervisors_load_and_their_names_are_resolved():
+    policy = parse_policy(LEVELS_YAML)
+    assert [level.name for level in policy.authority.levels] == ["Support manager", "Head of customer care"]
+    assert policy.authority.levels[1].limit is None
+    assert policy.names() == {
+        ("user", "@morgan"): ["authority.levels.0.approvers"],
+        ("usergroup", "@support-managers"): ["authority.levels.0.usergroup"],
+    }
+    resolved = policy.with_ids({("user", "@morgan"): "U0MORGAN", ("usergroup", "@support-managers"): "S0MGR"})
+    assert resolved.authority.levels[0].approvers == ["U0MORGAN"]
+    assert resolved.authority.levels[0].usergroup == "S0MGR"
+    assert resolved.authority.levels[1].approvers == ["U0DANA"]
+    assert parse_policy(POLICY_YAML).authority.levels == []  # the old shape, as before
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        ("limit: 2000", "limit: 400", "authority.levels.0.limit: must be larger than the level below (500)"),
+        (
+            "      approvers: [U0DANA]\n",
+            "      approvers: [U0DANA]\n      limit: 1500\n",
+            "authority.levels.1.limit: must be larger than the level below (2000)",
+        ),
+        (
+            "      limit: 2000\n",
+            "",
+            "authority.levels.0.limit: only the last level may leave out its limit",
+        ),
+        (
+            "approvers: [U0DANA]",
+            "approvers: []",
+            "authority.levels.1: name the approvers (people) or a usergroup",
+        ),
+        (
+            "name: Head of customer care",
+            "name: support manager",
+            "authority.levels.1.name: 'support manager' is the name of a lower level",
+        ),
+        (
+            "approvers: [U0DANA]",
+            "approvers: [dana]",
+            "authority.levels.1.approvers.0: 'dana' is not a person's",
+        ),
+        ("limit: 2000", "limit: lots", "authority.levels.0.limit: input should be a valid decimal"),
+        ("- name: Head of customer care", "- title: Head", "authority.levels.1.title: unknown key"),
+    ],
+)
+def test_mistakes_in_the_levels_name_the_key(replace: str, by: str, expected: str):
+    assert replace in LEVELS_YAML
+    assert expected in _error(LEVELS_YAML.replace(replace, by, 1))

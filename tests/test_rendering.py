@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin
+from escalator.domain.escalation import Approval, CallbackVia, Escalation, EscalationType, Origin
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.routing import detect
 from escalator.policy import Policy, Priority, parse_policy
+from escalator.slack.rendering.approvals import render_approval_request, render_refund_decided
 from escalator.slack.rendering.card import render_card, render_delivery_alert
 from escalator.slack.rendering.intake import (
     ModalPrefill,
@@ -117,6 +118,24 @@ def test_card_shows_every_field_and_validates(policy: Policy):
     assert card.text.startswith("ESC-42 · P2 · Billing: Jane Doe")
 
 
+def test_card_shows_the_promised_callback_and_the_handoffs(policy: Policy):
+    at = WEDNESDAY_MORNING + timedelta(hours=4)
+    promised = _escalation(callback_at=at, callback_via=CallbackVia.phone, handoffs=3)
+    blocks = render_card(promised, policy, WEDNESDAY_MORNING).blocks
+    _check_message(blocks)
+    shown = json.dumps(blocks)
+    assert f":telephone_receiver: Callback promised by phone, <!date^{int(at.timestamp())}^" in shown
+    assert ":repeat: 3rd handoff" in shown and '"action_id": "callback_done"' in shown
+
+    missed = replace(promised, callback_missed_at=at + timedelta(minutes=15), handoffs=1)
+    shown = json.dumps(render_card(missed, policy, WEDNESDAY_MORNING).blocks, ensure_ascii=False)
+    assert ":warning: Promised callback missed — phone, <!date^" in shown and "handoff" not in shown
+    done = replace(missed, callback_done_at=at + timedelta(hours=1), callback_done_by="U0ALEX")
+    shown = json.dumps(render_card(done, policy, WEDNESDAY_MORNING).blocks, ensure_ascii=False)
+    assert "· done late by <@U0ALEX>" in shown and "callback_done" not in shown
+    assert "Callback" not in json.dumps(render_card(_escalation(), policy, WEDNESDAY_MORNING).blocks)
+
+
 def test_typed_text_can_never_ping_or_link(policy: Policy):
     escalation = _escalation(
         customer_name=HOSTILE[:150],
@@ -127,11 +146,30 @@ def test_typed_text_can_never_ping_or_link(policy: Policy):
         deadline=HOSTILE[:300],
         account_number="<!everyone>",
     )
+    pending = replace(
+        escalation,
+        refund_amount=Decimal("1500"),
+        refund_reason=HOSTILE,
+        approval=Approval.pending,
+        approval_level=2,
+        key_account_tier="strategic",
+    )
+    chained = parse_policy(
+        POLICY_YAML.replace(
+            "  supervisor: 500\n",
+            "  supervisor: 500\n  levels:\n    - name: Support manager\n      approvers: [U0MORGAN]\n",
+        )
+    )
+    decided = replace(pending, approval=Approval.approved, approval_by="U0MORGAN")
     for message in (
         render_card(escalation, policy, WEDNESDAY_MORNING),
         render_next_steps(escalation, policy, WEDNESDAY_MORNING),
         render_delivery_alert(escalation, policy, WEDNESDAY_MORNING, "C0123BILL", "not_in_channel"),
+        render_card(pending, chained, WEDNESDAY_MORNING),
+        render_approval_request(pending, chained),
+        render_refund_decided(decided, chained),
     ):
+        _check_message(message.blocks)
         everything = message.text + json.dumps(message.blocks, ensure_ascii=False)
         for forged in (
             "<!channel>",

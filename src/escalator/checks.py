@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from escalator.domain.authority import amount_text, chain
 from escalator.domain.rota import week_gaps
 from escalator.metrics import DELIVERY_SILENT_AFTER
 from escalator.policy import NameKind, Policy, is_slack_id
@@ -145,7 +146,39 @@ def policy_checks(policy: Policy, now: datetime) -> list[Check]:
                     "add business_hours, or remove the after-hours channel",
                 )
             )
+    return [*checks, *_authority_checks(policy), *_key_accounts_check(policy)]
+
+
+def _authority_checks(policy: Policy) -> list[Check]:
+    """The chain as the app reads it; a level that can only be asked on the card, in the supervisors'
+    channel (a user group and nobody by name), is pointed out."""
+    authority = policy.authority
+    if not authority.levels:
+        return []
+    steps = [
+        f"{level.name} {'up to ' + amount_text(level.limit) if level.limit is not None else 'any amount'}"
+        for level in chain(authority)
+    ]
+    checks = [Check(True, "authority", ", then ".join(steps))]
+    for n, level in enumerate(authority.levels):
+        if not level.approvers:
+            checks.append(
+                Check(
+                    None,
+                    f"authority.levels.{n}",
+                    f"{level.name} names only a user group: its members are asked on the card in the "
+                    "supervisors' channel, nobody privately",
+                )
+            )
     return checks
+
+
+def _key_accounts_check(policy: Policy) -> list[Check]:
+    key_accounts = policy.key_accounts
+    if key_accounts is None:
+        return []
+    tiers = ", ".join(f"{tier} at {t.priority.value} at least" for tier, t in key_accounts.tiers.items())
+    return [Check(True, "key accounts", f"{key_accounts.count} ({tiers})")]
 
 
 def _rota_checks(policy: Policy) -> list[Check]:

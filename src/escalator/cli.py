@@ -2,6 +2,7 @@
 
 The processes: `web` (Slack's requests), `deliver` (timers and everything sent to Slack).
 The admin's: `migrate [--sql]`, `check`, `backup PATH`, `history ESC-42`, `digest [--date] [--dry-run]`,
+`report --week [--weeks-ago N] [--csv PATH] [--post]`,
 `export --since … [--until …] [--format]`, `contacts --date … --count …`, `forget --account …`,
 `outbox list|retry|drop`. Each reads only the environment it needs.
 """
@@ -14,6 +15,7 @@ import json
 import logging
 import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from time import monotonic, sleep
@@ -35,9 +37,11 @@ from escalator.server import serve_http, serve_socket_mode
 from escalator.services.digest import Digests, record_contacts, yesterday
 from escalator.services.export import FIELDS, export_rows
 from escalator.services.privacy import forget_account
+from escalator.services.weekly_report import WeeklyReports, last_full_week, report_csv
 from escalator.settings import DatabaseSettings, PolicySettings, Settings, SettingsT, load_settings
 from escalator.slack.bolt_app import build_gateway, build_runtime
 from escalator.slack.rendering.digest import digest_as_text, render_digest
+from escalator.slack.rendering.weekly_report import render_weekly_report
 from escalator.store.backup import backup_sqlite, sqlite_file
 from escalator.store.database import Store
 from escalator.store.repositories import DEAD, DELIVERED, PENDING, DeadMessage
@@ -237,34 +241,77 @@ def digest(args: argparse.Namespace) -> int:
 
 
 def _post_digest(settings: Settings, policy: Policy, store: Store, day: date) -> int:
-    """The way the scheduled digest goes, chart and all: queued, then delivered here at once. A running
-    delivery process may take it first (its commit wakes them): then this waits for its outcome."""
-    engine = build_engine(settings, policy, build_runtime(settings, policy, store, SystemClock()))
-    ids = Digests(store, policy, SystemClock()).queue(day)
-    engine.deliver(ids)
-    deadline = monotonic() + 2 * settings.SLACK_API_TIMEOUT
-    while True:
-        with store.reading() as tx:
-            post, chart = (tx.outbox.get(message_id) for message_id in ids)
-        assert post is not None and chart is not None and policy.digest is not None
-        settled = post.status == DEAD or (post.status == DELIVERED and chart.status != PENDING)
-        if settled or monotonic() > deadline:
-            break
-        sleep(0.2)
+    """The way the scheduled digest goes, chart and all."""
+    assert policy.digest is not None
+    post, chart = _send_now(settings, policy, store, lambda: Digests(store, policy, SystemClock()).queue(day))
     if post.status == DELIVERED:
         with_chart = " with its chart" if chart.status == DELIVERED else " (its chart follows)"
         print(f"posted the digest for {day} to {policy.digest.channel}{with_chart}")
         return 0
-    if post.status == DEAD:
-        print(f"escalator: Slack did not take the digest: {post.error}", file=sys.stderr)
+    return _not_taken("the digest", post)
+
+
+def _send_now(
+    settings: Settings, policy: Policy, store: Store, queue: Callable[[], list[int]]
+) -> list[DeadMessage]:
+    """Queue messages the way the scheduler does, then deliver them here at once. A running delivery
+    process may take them first (the commit wakes it): then this waits for their outcome."""
+    engine = build_engine(settings, policy, build_runtime(settings, policy, store, SystemClock()))
+    ids = queue()
+    engine.deliver(ids)
+    deadline = monotonic() + 2 * settings.SLACK_API_TIMEOUT
+    while True:
+        with store.reading() as tx:
+            messages = [tx.outbox.get(message_id) for message_id in ids]
+        assert all(messages)
+        if all(m.status != PENDING for m in messages if m) or monotonic() > deadline:
+            return [m for m in messages if m]
+        sleep(0.2)
+
+
+def _not_taken(what: str, message: DeadMessage) -> int:
+    if message.status == DEAD:
+        print(f"escalator: Slack did not take {what}: {message.error}", file=sys.stderr)
     else:
-        why = post.error or "its turn has not come"
+        why = message.error or "its turn has not come"
         print(
-            f"escalator: Slack did not take the digest yet ({why}); it stays queued, and a running "
+            f"escalator: Slack did not take {what} yet ({why}); it stays queued, and a running "
             "delivery process (`escalator deliver`) posts it",
             file=sys.stderr,
         )
     return 1
+
+
+def report(args: argparse.Namespace) -> int:
+    """The weekly report of the last full week (Monday to Sunday): print it, write its CSV, or --post it."""
+    try:
+        settings = load_settings(Settings if args.post else PolicySettings)
+        policy = load_policy(settings.ESCALATOR_POLICY)
+    except ConfigurationError as exc:
+        exit_with_configuration_error(exc)
+    if isinstance(settings, Settings):
+        policy = resolve_policy(settings, policy, build_gateway(settings))
+    store = _open_store(settings.DATABASE_URL)
+    clock = SystemClock()
+    week = last_full_week(clock.now(), policy, args.weeks_ago)
+    reports = WeeklyReports(store, policy, clock)
+    try:
+        built = reports.build(week)
+        if args.csv is not None:
+            args.csv.write_bytes(report_csv(built, with_agents=True))
+        if not args.post:
+            print(digest_as_text(render_weekly_report(built, policy, with_agents=True)))
+            return 0
+        assert isinstance(settings, Settings)
+        sent = _send_now(settings, policy, store, lambda: reports.queue(week))
+        posts = sent[::2]  # each report, then its CSV
+        for post in posts:
+            if post.status != DELIVERED:
+                return _not_taken("the weekly report", post)
+        print(f"posted the weekly report for the week of {week} to {len(posts)} audiences, each with its CSV")
+        return 0
+    finally:
+        store.dispose()
 
 
 def export(args: argparse.Namespace) -> int:
@@ -479,6 +526,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--date", type=_day, help="the day it covers, YYYY-MM-DD (default: yesterday)")
     build.add_argument("--dry-run", action="store_true", help="print the digest instead of posting it")
     build.set_defaults(run=digest)
+    weekly = commands.add_parser("report", help=report.__doc__)
+    weekly.add_argument(
+        "--week", action="store_true", required=True, help="the weekly report (the only report there is yet)"
+    )
+    weekly.add_argument("--weeks-ago", type=int, default=0, help="a week this many weeks before the last one")
+    weekly.add_argument(
+        "--csv", type=Path, help="also write its CSV (topics and per-agent rows) to this file"
+    )
+    weekly.add_argument("--post", action="store_true", help="send it as the scheduled one is sent")
+    weekly.set_defaults(run=report)
     out = commands.add_parser("export", help=export.__doc__)
     out.add_argument("--since", type=_day, required=True, help="first day, YYYY-MM-DD (UTC)")
     out.add_argument("--until", type=_day, help="the day after the last, YYYY-MM-DD (default: now)")

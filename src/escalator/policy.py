@@ -5,6 +5,7 @@ The YAML format is a public contract (see README and policy.example.yml): keys m
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -65,6 +67,10 @@ def _parse_clock_time(value: Any) -> time:
     return time(hours, minutes)
 
 
+EMPTY_CHANNEL = (
+    'is empty; a channel name such as #billing must be in quotes ("#billing"): '
+    "unquoted, YAML reads # as the start of a comment"
+)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
 # A channel, person or user group is named by its Slack ID, or by the name people know it by; names are
@@ -125,6 +131,15 @@ class Priority(StrEnum):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyProblem(ValueError):
+    """A problem a section's check finds in one of its keys, reported at that key
+    (`authority.levels.1.limit: …`) rather than at the section."""
+
+    def __init__(self, key: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class BusinessHours(_Section):
@@ -259,14 +274,47 @@ class WarmTransfer(StrEnum):
     group_dm = "group_dm"  # a group DM of the agent, the specialist and the bot
 
 
+class AuthorityLevel(_Section):
+    """Who decides above the supervisors: a level's name, the most it may approve, its approvers."""
+
+    name: str = Field(min_length=1, max_length=75)
+    limit: Decimal | None = Field(default=None, ge=0)  # none on the last level: it decides any amount
+    approvers: list[UserRef] = Field(default_factory=list)
+    usergroup: UsergroupRef | None = None
+
+    @model_validator(mode="after")
+    def _someone_decides(self) -> AuthorityLevel:
+        if not self.approvers and self.usergroup is None:
+            raise ValueError("name the approvers (people) or a usergroup who decide at this level")
+        return self
+
+
 class Authority(_Section):
     agent: Decimal = Field(ge=0)
     supervisor: Decimal = Field(ge=0)
+    levels: list[AuthorityLevel] = Field(default_factory=list)  # above the supervisors, lowest first
 
     @model_validator(mode="after")
     def _ordered(self) -> Authority:
         if self.agent > self.supervisor:
             raise ValueError("authority.agent must not be larger than authority.supervisor")
+        below, names = self.supervisor, {"agent", "supervisor"}
+        for n, level in enumerate(self.levels):
+            if level.name.strip().casefold() in names:
+                raise KeyProblem(("levels", n, "name"), f"{level.name!r} is the name of a lower level")
+            names.add(level.name.strip().casefold())
+            if level.limit is None:
+                if n != len(self.levels) - 1:
+                    raise KeyProblem(
+                        ("levels", n, "limit"), "only the last level may leave out its limit: give this one"
+                    )
+                continue
+            if level.limit <= below:
+                raise KeyProblem(
+                    ("levels", n, "limit"),
+                    f"must be larger than the level below ({below}): each level decides more",
+                )
+            below = level.limit
         return self
 
 
@@ -299,9 +347,33 @@ class CustomerDeadline(_Section):
     remind_before: Duration = timedelta(hours=1)
 
 
+class Callbacks(_Section):
+    """Callbacks promised to the customer on the handoff form: when to remind, when one is missed."""
+
+    remind_before: Duration = timedelta(minutes=15)  # the owner (the agent while unowned) is reminded
+    missed_after: Duration = timedelta(minutes=15)  # past the promised time, not marked done: missed
+
+
 class Digest(_Section):
     channel: ChannelRef
     at: ClockTime = time(9, 0)
+
+
+class WeeklyReport(_Section):
+    """The feedback loop: once a week, what the escalations were about and where training would help."""
+
+    day: Weekday = Weekday.mon
+    at: ClockTime = time(9, 0)
+    channel: ChannelRef | None = None  # the topics; default: the supervisors' channel
+    product_channel: ChannelRef | None = None  # the product team: the topics' CSV, no per-agent figures
+
+    @field_validator("channel", "product_channel", mode="before")
+    @classmethod
+    def _written_if_given(cls, value: Any) -> Any:
+        # Optional, so an unquoted #name (a YAML comment, read as nothing) would silently turn it off.
+        if value is None:
+            raise ValueError(EMPTY_CHANNEL)
+        return value
 
 
 class Privacy(_Section):
@@ -328,6 +400,100 @@ class Incidents(_Section):
     detect: IncidentDetection | None = None
 
 
+def normalise_account(account: str) -> str:
+    """How account numbers are matched: case and spaces don't count (`acme 001` is `ACME001`)."""
+    return "".join(account.split()).upper()
+
+
+TierName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,49}$")]
+_KEY_ACCOUNT_COLUMNS = (["account", "tier"], ["account", "tier", "name"])
+
+
+class KeyAccountTier(_Section):
+    priority: Priority  # a key account of this tier is raised at this priority at least
+
+
+class KeyAccount(_Section):
+    account: str = Field(min_length=1, max_length=64)
+    tier: str
+    name: str | None = Field(default=None, max_length=150)
+
+
+class KeyAccounts(_Section):
+    """Customers whose escalations are raised at least at their tier's priority: listed here, and/or in
+    a CSV file (columns account,tier[,name]) relative to the policy file."""
+
+    tiers: dict[TierName, KeyAccountTier] = Field(min_length=1)
+    accounts: list[KeyAccount] = Field(default_factory=list)
+    file: Path | None = None
+    _by_account: dict[str, KeyAccount] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _index(self, info: ValidationInfo) -> KeyAccounts:
+        found: dict[str, KeyAccount] = {}
+        for n, entry in enumerate(self.accounts):
+            problem = self._problem(entry, found)
+            if problem:
+                raise KeyProblem(("accounts", n, "tier" if "tier" in problem else "account"), problem)
+            found[normalise_account(entry.account)] = entry
+        if self.file is not None:
+            base = (info.context or {}).get("policy_dir") or Path.cwd()
+            for line, entry in self._read_file(Path(base) / self.file):
+                problem = self._problem(entry, found)
+                if problem:
+                    raise KeyProblem(("file",), f"{self.file} line {line}: {problem}")
+                found[normalise_account(entry.account)] = entry
+        self._by_account = found
+        return self
+
+    def _problem(self, entry: KeyAccount, found: dict[str, KeyAccount]) -> str | None:
+        if entry.tier not in self.tiers:
+            return f"unknown tier {entry.tier!r}; the tiers are {', '.join(self.tiers)}"
+        if not normalise_account(entry.account):
+            return "the account number is empty"
+        if normalise_account(entry.account) in found:
+            return f"account {entry.account!r} is listed twice"
+        return None
+
+    def _read_file(self, path: Path) -> list[tuple[int, KeyAccount]]:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise KeyProblem(("file",), f"cannot read {path} ({exc.strerror})") from None
+        rows = csv.reader(text.splitlines())
+        header = [cell.strip().lower() for cell in next(rows, [])]
+        if header not in _KEY_ACCOUNT_COLUMNS:
+            raise KeyProblem(
+                ("file",), f"{self.file} line 1: the header must be account,tier or account,tier,name"
+            )
+        entries = []
+        for row in rows:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) > len(header):
+                raise KeyProblem(("file",), f"{self.file} line {rows.line_num}: more columns than the header")
+            cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
+            try:
+                entry = KeyAccount(
+                    account=cells.get("account", ""),
+                    tier=cells.get("tier", ""),
+                    name=cells.get("name") or None,
+                )
+            except ValidationError as exc:
+                what = "; ".join(f"{e['loc'][0]} {e['msg'].lower()}" for e in exc.errors())
+                raise KeyProblem(("file",), f"{self.file} line {rows.line_num}: {what}") from None
+            entries.append((rows.line_num, entry))
+        return entries
+
+    def find(self, account: str) -> KeyAccount | None:
+        """The key account with this number (matched as `normalise_account` says), if it is one."""
+        return self._by_account.get(normalise_account(account))
+
+    @property
+    def count(self) -> int:
+        return len(self._by_account)
+
+
 class Policy(_Section):
     timezone: str
     business_hours: BusinessHours | None = None
@@ -339,10 +505,23 @@ class Policy(_Section):
     reactions: Reactions = Reactions()
     close_the_loop: CloseTheLoop = CloseTheLoop()
     customer_deadline: CustomerDeadline = CustomerDeadline()
+    callbacks: Callbacks = Callbacks()
     digest: Digest | None = None
+    weekly_report: WeeklyReport | None = None
     warm_transfer: WarmTransfer = WarmTransfer.thread
     privacy: Privacy = Privacy()
     incident: Incidents | None = None
+    key_accounts: KeyAccounts | None = None
+
+    @model_validator(mode="after")
+    def _tiers_have_targets(self) -> Policy:
+        for name, tier in (self.key_accounts.tiers if self.key_accounts else {}).items():
+            if tier.priority not in self.priorities:
+                raise KeyProblem(
+                    ("key_accounts", "tiers", name, "priority"),
+                    f"there are no SLA targets for {tier.priority.value} under priorities:",
+                )
+        return self
 
     @field_validator("paths")
     @classmethod
@@ -361,6 +540,12 @@ class Policy(_Section):
         return value
 
     @property
+    def weekly_report_channel(self) -> str:
+        """Where the weekly report's topics go."""
+        report = self.weekly_report
+        return (report.channel if report else None) or self.supervisors.channel
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -374,6 +559,10 @@ class Policy(_Section):
         found[self.supervisors.channel].append("supervisors.channel")
         if self.digest is not None:
             found[self.digest.channel].append("digest.channel")
+        if self.weekly_report is not None:
+            for key in ("channel", "product_channel"):
+                if ref := getattr(self.weekly_report, key):
+                    found[ref].append(f"weekly_report.{key}")
         if self.incident is not None:
             found[self.incident.channel].append("incident.channel")
         return dict(found)
@@ -392,6 +581,9 @@ class Policy(_Section):
                 found[user].append(named_by)
         for user in self.incident.responders if self.incident else []:
             found[user].append("incident.responders")
+        for n, level in enumerate(self.authority.levels):
+            for user in level.approvers:
+                found[user].append(f"authority.levels.{n}.approvers")
         return dict(found)
 
     def usergroups_named(self) -> dict[str, list[str]]:
@@ -404,6 +596,9 @@ class Policy(_Section):
             found[self.supervisors.usergroup].append("supervisors.usergroup")
         if self.incident is not None and self.incident.usergroup:
             found[self.incident.usergroup].append("incident.usergroup")
+        for n, level in enumerate(self.authority.levels):
+            if level.usergroup:
+                found[level.usergroup].append(f"authority.levels.{n}.usergroup")
         return dict(found)
 
     def names(self) -> dict[tuple[NameKind, str], list[str]]:
@@ -454,9 +649,26 @@ class Policy(_Section):
                     "rota": self.supervisors.rota.with_users(users) if self.supervisors.rota else None,
                 }
             ),
+            "authority": self.authority.model_copy(
+                update={
+                    "levels": [
+                        level.model_copy(
+                            update={"approvers": users(level.approvers), "usergroup": group(level.usergroup)}
+                        )
+                        for level in self.authority.levels
+                    ]
+                }
+            ),
         }
         if self.digest is not None:
             update["digest"] = self.digest.model_copy(update={"channel": channel(self.digest.channel)})
+        if self.weekly_report is not None:
+            update["weekly_report"] = self.weekly_report.model_copy(
+                update={
+                    "channel": channel(self.weekly_report.channel),
+                    "product_channel": channel(self.weekly_report.product_channel),
+                }
+            )
         if self.incident is not None:
             update["incident"] = self.incident.model_copy(
                 update={
@@ -482,10 +694,11 @@ def load_policy(path: Path) -> Policy:
         ) from None
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the policy file ({exc.strerror})") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(text, source=str(path), policy_dir=path.parent)
 
 
-def parse_policy(text: str, source: str = "policy") -> Policy:
+def parse_policy(text: str, source: str = "policy", policy_dir: Path | None = None) -> Policy:
+    """The policy in `text`; files it names (key_accounts.file) are relative to `policy_dir`."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -502,7 +715,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: the policy must be a YAML mapping of keys such as paths:")
     try:
-        return Policy.model_validate(data)
+        return Policy.model_validate(data, context={"policy_dir": policy_dir})
     except ValidationError as exc:
         raise ConfigurationError("\n".join(f"{source}: {line}" for line in describe_errors(exc))) from None
 
@@ -517,6 +730,9 @@ def describe_errors(exc: ValidationError) -> list[str]:
         # pydantic adds the validator's name to the location of errors raised inside union or
         # function validators; a reader only wants the keys of their file.
         loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+        problem = error.get("ctx", {}).get("error")
+        if isinstance(problem, KeyProblem):
+            loc += [str(part) for part in problem.key]
         key = ".".join(loc) or "policy"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -524,10 +740,7 @@ def describe_errors(exc: ValidationError) -> list[str]:
         elif error["type"] == "string_pattern_mismatch":
             message = _pattern_hint(loc, error.get("input"))
         elif error["type"] == "string_type" and error.get("input") is None and _names_a_channel(loc):
-            message = (
-                'is empty; a channel name such as #billing must be in quotes ("#billing"): '
-                "unquoted, YAML reads # as the start of a comment"
-            )
+            message = EMPTY_CHANNEL
         lines.append(f"{key}: {message[:1].lower()}{message[1:]}")
     return lines
 
@@ -542,7 +755,7 @@ def _pattern_hint(loc: list[str], value: Any) -> str:
         kind = 'a channel name such as "#billing" or an ID such as C0123ABC'
     elif last == "usergroup":
         kind = 'a user group\'s handle such as "@billing-team" or an ID such as S0123ABC'
-    elif {"specialists", "users", "responders", "on_duty", "after_hours"} & set(loc):
+    elif {"specialists", "users", "responders", "approvers", "on_duty", "after_hours"} & set(loc):
         kind = 'a person\'s handle such as "@alex", their email, or a user ID such as U0123ABC'
     elif "paths" in loc:
         kind = "a short lowercase name such as billing"

@@ -33,6 +33,7 @@ from escalator.probes import serve_probes
 from escalator.scheduler import Scheduler
 from escalator.services.digest import Digests, record_contacts
 from escalator.services.privacy import RetentionPurge
+from escalator.services.weekly_report import WeeklyReports
 from escalator.settings import PolicySettings, Settings, load_settings
 from escalator.slack.bolt_app import build_bolt_app, build_gateway, build_runtime
 from escalator.slack.gateway import BotIdentity, SlackCallFailed, SlackGateway
@@ -233,7 +234,10 @@ def build_delivery(
     listener = OutboxListener(settings.DATABASE_URL)
     engine = build_engine(settings, policy, runtime, senders, on_done=listener.nudge)
     scheduler = Scheduler(
-        runtime.reminders, Digests(store, policy, clock), RetentionPurge(store, policy, clock)
+        runtime.reminders,
+        Digests(store, policy, clock),
+        WeeklyReports(store, policy, clock),
+        RetentionPurge(store, policy, clock),
     )
     queue = engine.queue
     loop = DeliveryLoop(scheduler, engine, queue, listener, store, clock, settings.ESCALATOR_TICK)

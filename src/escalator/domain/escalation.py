@@ -46,10 +46,23 @@ class Approval(StrEnum):
     """Where a refund or credit asked for stands against the policy's authority limits."""
 
     not_needed = "not_needed"
-    pending = "pending"  # over the agent's limit: a supervisor decides
+    pending = "pending"  # over the agent's limit: the level in `approval_level` (or one above) decides
     approved = "approved"
     declined = "declined"
-    management = "management"  # over the supervisor's limit: management decides, outside the bot
+    # Over the supervisor's limit in a policy with no levels above them: management decides, outside the bot.
+    management = "management"
+
+
+class CallbackVia(StrEnum):
+    """How the customer was told they would be contacted."""
+
+    phone = "phone"
+    email = "email"
+    chat = "chat"
+
+    @property
+    def label(self) -> str:
+        return {CallbackVia.phone: "Phone", CallbackVia.email: "Email", CallbackVia.chat: "Chat"}[self]
 
 
 class Origin(StrEnum):
@@ -85,12 +98,20 @@ class Escalation:
     deadline: str | None = None
     deadline_at: datetime | None = None
     refund_amount: Decimal | None = None
+    refund_reason: str | None = None
     trigger_words: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)  # the keywords and trigger words its note mentioned
     team_id: str | None = None
     source_channel_id: str | None = None
     source_message_ts: str | None = None
     approval: Approval = Approval.not_needed
     approval_by: str | None = None
+    # The step of the authority chain (escalator.domain.authority) the refund waits for; once decided,
+    # the step of whoever decided it.
+    approval_level: int | None = None
+    # A key account's tier, and the priority the agent chose when the tier's raised it.
+    key_account_tier: str | None = None
+    requested_priority: Priority | None = None
     state: State = State.open
     owner_user_id: str | None = None
     claimed_at: datetime | None = None
@@ -117,6 +138,14 @@ class Escalation:
     personal_data_removed_at: datetime | None = None
     incident_id: int | None = None  # part of an incident: the incident's card speaks for it
     suggestion_id: int | None = None  # in a cluster already suggested as an incident
+    # A callback promised to the customer on the form: when and how; when it was made (or the loop
+    # closed) and by whom, or when it was found missed.
+    callback_at: datetime | None = None
+    callback_via: CallbackVia | None = None
+    callback_done_at: datetime | None = None
+    callback_done_by: str | None = None
+    callback_missed_at: datetime | None = None
+    handoffs: int = 0  # reassignments and moves (see escalator.domain.handoffs)
     id: int | None = None
 
     @property

@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from escalator.domain.authority import Approver, approver_for
-from escalator.domain.escalation import EscalationType
+from escalator.domain.authority import AGENT, amount_text, deciding_level, highest
+from escalator.domain.escalation import CallbackVia, EscalationType
 from escalator.policy import Policy, Priority
 
 
@@ -24,10 +24,13 @@ class HandoffField(StrEnum):
     customer_tone = "customer_tone"
     deadline = "deadline"
     deadline_at = "deadline_at"
+    callback_at = "callback_at"  # a callback promised to the customer: when…
+    callback_via = "callback_via"  # …and how (phone, email, chat)
     path = "path"
     escalation_type = "escalation_type"
     priority = "priority"
     refund_amount = "refund_amount"
+    refund_reason = "refund_reason"
     customer_consent = "customer_consent"
 
 
@@ -42,6 +45,7 @@ MAX_LENGTH: dict[HandoffField, int] = {
     HandoffField.customer_tone: 300,
     HandoffField.deadline: 300,
     HandoffField.refund_amount: 20,
+    HandoffField.refund_reason: 500,
 }
 
 REQUIRED_TEXT = (
@@ -84,10 +88,13 @@ class HandoffForm:
     customer_tone: str | None = None
     deadline: str | None = None
     deadline_at: datetime | None = None
+    callback_at: datetime | None = None
+    callback_via: str | None = None
     path: str | None = None
     escalation_type: str | None = None
     priority: str | None = None
     refund_amount: str | None = None
+    refund_reason: str | None = None
     customer_consent: bool = False
 
 
@@ -108,6 +115,9 @@ class Handoff:
     deadline: str | None
     deadline_at: datetime | None
     refund_amount: Decimal | None
+    refund_reason: str | None = None
+    callback_at: datetime | None = None
+    callback_via: CallbackVia | None = None
 
     @property
     def searchable_text(self) -> str:
@@ -144,17 +154,10 @@ def check_handoff(
     if form.deadline_at is not None and form.deadline_at <= now:
         errors[HandoffField.deadline_at] = "This moment has passed: choose a time in the future, or clear it."
 
+    callback_via = _check_callback(form, now, errors)
+
     amount = _parse_amount(text[HandoffField.refund_amount], errors)
-    approver = approver_for(amount, policy.authority)
-    if (
-        approver is not Approver.agent
-        and escalation_type is not None
-        and escalation_type is not EscalationType.hierarchical
-    ):
-        errors[HandoffField.escalation_type] = (
-            f"A refund or credit of {amount} is beyond an agent's authority ({policy.authority.agent}): "
-            "choose Hierarchical so a supervisor can approve it."
-        )
+    _check_authority(amount, text[HandoffField.refund_reason], escalation_type, policy, errors)
 
     if errors:
         return None, errors
@@ -174,9 +177,64 @@ def check_handoff(
             deadline=text[HandoffField.deadline],
             deadline_at=form.deadline_at,
             refund_amount=amount,
+            refund_reason=text[HandoffField.refund_reason] if amount is not None else None,
+            callback_at=form.callback_at if callback_via else None,
+            callback_via=callback_via,
         ),
         {},
     )
+
+
+def _check_authority(
+    amount: Decimal | None,
+    reason: str | None,
+    escalation_type: EscalationType | None,
+    policy: Policy,
+    errors: dict[HandoffField, str],
+) -> None:
+    """A refund beyond the agent's authority is Hierarchical, says why, and is within the chain's."""
+    if amount is None:
+        return
+    authority = policy.authority
+    level = deciding_level(amount, authority)
+    if level is None and authority.levels:
+        top = highest(authority)
+        errors[HandoffField.refund_amount] = (
+            f"A refund or credit of {amount_text(amount)} is above every approval limit: the most "
+            f"anyone may approve is {amount_text(top.limit)} ({top.name}). Ask your supervisor."
+        )
+        return
+    if level is not None and level.rank == AGENT:
+        return
+    if reason is None:
+        errors[HandoffField.refund_reason] = (
+            f"Say why: a refund or credit above {amount_text(authority.agent)} needs an approver's decision."
+        )
+    if escalation_type is not None and escalation_type is not EscalationType.hierarchical:
+        errors[HandoffField.escalation_type] = (
+            f"A refund or credit of {amount} is beyond an agent's authority ({authority.agent}): "
+            "choose Hierarchical so a supervisor can approve it."
+        )
+
+
+def _check_callback(form: HandoffForm, now: datetime, errors: dict[HandoffField, str]) -> CallbackVia | None:
+    """A promised callback has both a time and a way, or neither; its time is still to come."""
+    try:
+        via = CallbackVia(form.callback_via) if form.callback_via else None
+    except ValueError:
+        errors[HandoffField.callback_via] = "Choose phone, email or chat."
+        return None
+    if form.callback_at is None:
+        if via is not None:
+            errors[HandoffField.callback_at] = (
+                f"When will the customer be contacted by {via.value}? Choose the time, or clear the way."
+            )
+        return None
+    if form.callback_at <= now:
+        errors[HandoffField.callback_at] = "This moment has passed: choose a time in the future, or clear it."
+    if via is None:
+        errors[HandoffField.callback_via] = "How will the customer be contacted? Choose phone, email or chat."
+    return via
 
 
 def _parse_amount(value: str | None, errors: dict[HandoffField, str]) -> Decimal | None:

@@ -19,4 +19,6 @@ class HistoryEntry:
     from_state: str | None = None
     note: str | None = None  # as typed by the person, or said by the app; shown as text
     target: str | None = None  # the new owner of a reassignment, the destination of a move
+    # A handoff's: who held the case when it was passed on (a path's key, or the supervisors).
+    from_path: str | None = None
     id: int | None = None

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from escalator.domain.authority import Approver, approver_for
+from escalator.domain.authority import AGENT, SUPERVISORS, amount_text, deciding_level, level_at, rank_of
+from escalator.domain.callbacks import callback_outstanding
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
 from escalator.policy import EscalationPath, Policy
 
@@ -29,6 +30,8 @@ class Action(StrEnum):
     erase = "erase"  # the customer's personal details removed: retention, or the customer's request
     join_incident = "join_incident"  # part of an incident: its card speaks for the case
     leave_incident = "leave_incident"  # not part of it after all: the case gets its own card
+    callback_done = "callback_done"  # the callback promised to the customer was made
+    callback_missed = "callback_missed"  # the bot's: not made in time (`callbacks.missed_after`)
 
     @property
     def past_tense(self) -> str:
@@ -53,6 +56,8 @@ _PAST = {
     Action.erase: "erased the customer's personal details on",
     Action.join_incident: "linked to an incident",
     Action.leave_incident: "took out of the incident",
+    Action.callback_done: "made the promised callback on",
+    Action.callback_missed: "marked the promised callback missed on",
 }
 
 
@@ -61,6 +66,7 @@ class Role(StrEnum):
     owner = "owner"  # the specialist who claimed it
     specialist = "specialist"  # owns the escalation's path
     supervisor = "supervisor"
+    approver = "approver"  # at the step of the authority chain the refund waits for, or above it
 
 
 _ACTIVE = frozenset({State.open, State.claimed})
@@ -81,6 +87,7 @@ ALLOWED_FROM: dict[Action, frozenset[State]] = {
     Action.approve: frozenset({State.open, State.claimed, State.resolved}),
     Action.decline: frozenset({State.open, State.claimed, State.resolved}),
     Action.read_note: frozenset(State),
+    Action.callback_done: frozenset({State.open, State.claimed, State.resolved}),
 }
 
 # Who may take each action. Supervisors may do everything.
@@ -95,9 +102,11 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.reassign: frozenset({Role.owner, Role.supervisor}),
     Action.move: frozenset({Role.agent, Role.owner, Role.specialist, Role.supervisor}),
     Action.cancel: frozenset({Role.agent, Role.supervisor}),
-    Action.approve: frozenset({Role.supervisor}),
-    Action.decline: frozenset({Role.supervisor}),
+    # Only the step the refund waits for, or one above it: supervisors decide only up to their limit.
+    Action.approve: frozenset({Role.approver}),
+    Action.decline: frozenset({Role.approver}),
     Action.read_note: frozenset({Role.agent, Role.owner, Role.supervisor}),
+    Action.callback_done: frozenset({Role.agent, Role.owner, Role.supervisor}),
 }
 
 _WHO = {
@@ -122,8 +131,13 @@ def roles_of(actor: Actor, escalation: Escalation, policy: Policy) -> frozenset[
         roles.add(Role.agent)
     if escalation.owner_user_id == actor.user_id:
         roles.add(Role.owner)
-    if is_supervisor(actor, policy):
+    supervisor = is_supervisor(actor, policy)
+    if supervisor:
         roles.add(Role.supervisor)
+    if escalation.approval is Approval.pending and rank_of(
+        actor.user_id, actor.usergroups, supervisor, policy.authority
+    ) >= waiting_for(escalation):
+        roles.add(Role.approver)
     path = policy.paths.get(escalation.path_key)
     # A hierarchical escalation sits with the supervisors: the path's specialists don't claim it.
     if path and escalation.escalation_type is not EscalationType.hierarchical and works_on(actor, path):
@@ -164,21 +178,47 @@ class Refused(Exception):
     """The action is not allowed; the message is what the person is told, privately."""
 
 
-def check(escalation: Escalation, action: Action, roles: frozenset[Role]) -> None:
+def check(escalation: Escalation, action: Action, roles: frozenset[Role], policy: Policy) -> None:
     """Raise Refused with a plain explanation unless `action` is allowed now for someone with `roles`."""
     ref = escalation.reference
     if action is Action.read_note and escalation.personal_data_removed_at is not None:
         raise Refused(f"The customer's details on {ref} were erased.")
     if escalation.state not in ALLOWED_FROM[action]:
         raise Refused(_wrong_state(escalation, action))
-    if not roles & ALLOWED_ROLES[action]:
+    if action in (Action.approve, Action.decline):
+        _check_decider(escalation, roles, policy)
+    elif not roles & ALLOWED_ROLES[action]:
         who = " or ".join(_WHO[role] for role in sorted(ALLOWED_ROLES[action], key=list(Role).index))
         raise Refused(f"Only {who} can do that on {ref}.")
-    if action in (Action.approve, Action.decline):
-        if escalation.approval == Approval.management:
-            raise Refused(f"The refund on {ref} is above a supervisor's authority: management must decide.")
-        if escalation.approval != Approval.pending:
-            raise Refused(f"{ref} has no refund waiting for approval.")
+    if action is Action.callback_done and not callback_outstanding(escalation):
+        if escalation.callback_done_at is not None:
+            raise Refused(f"The callback on {ref} is already marked made.")
+        raise Refused(f"{ref} has no promised callback.")
+
+
+def _check_decider(escalation: Escalation, roles: frozenset[Role], policy: Policy) -> None:
+    ref = escalation.reference
+    if escalation.approval == Approval.management:
+        raise Refused(f"The refund on {ref} is above a supervisor's authority: management must decide.")
+    if escalation.approval != Approval.pending:
+        raise Refused(f"{ref} has no refund waiting for approval.")
+    if Role.approver in roles:
+        return
+    rank = waiting_for(escalation)
+    if rank <= SUPERVISORS:
+        raise Refused(f"Only the supervisors can decide the refund on {ref}.")
+    level = level_at(rank, policy.authority)
+    who = f"the {level.name}" if level else "a higher level"
+    raise Refused(
+        f"The refund of {amount_text(escalation.refund_amount)} on {ref} is above a supervisor's "
+        f"authority: only {who} (or a level above) can decide it."
+    )
+
+
+def waiting_for(escalation: Escalation) -> int:
+    """The step of the authority chain a pending refund waits for (rows from before the chain: the
+    supervisors)."""
+    return escalation.approval_level if escalation.approval_level is not None else SUPERVISORS
 
 
 def _wrong_state(escalation: Escalation, action: Action) -> str:
@@ -196,10 +236,12 @@ def _wrong_state(escalation: Escalation, action: Action) -> str:
     return f"That can't be done while {ref} is {escalation.state.value}."
 
 
-def approval_for(escalation: Escalation, policy: Policy) -> Approval:
-    """What the refund asked for needs, by the policy's authority limits."""
-    return {
-        Approver.agent: Approval.not_needed,
-        Approver.supervisor: Approval.pending,
-        Approver.management: Approval.management,
-    }[approver_for(escalation.refund_amount, policy.authority)]
+def approval_for(escalation: Escalation, policy: Policy) -> tuple[Approval, int | None]:
+    """What the refund asked for needs, by the policy's authority chain: the approval's state and the
+    step that decides it."""
+    level = deciding_level(escalation.refund_amount, policy.authority)
+    if level is None:
+        return Approval.management, None  # above a supervisor, in a policy with no levels above them
+    if level.rank == AGENT:
+        return Approval.not_needed, None
+    return Approval.pending, level.rank

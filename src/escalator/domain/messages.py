@@ -41,6 +41,8 @@ class Message(StrEnum):
     publish_home = "publish_home"  # the App Home of the person in the payload, after a change of theirs
     post_digest = "post_digest"  # the daily digest for the day in the payload, to digest.channel
     post_digest_chart = "post_digest_chart"  # its chart of the last fortnight, in the digest's thread
+    post_weekly_report = "post_weekly_report"  # the week's report, to the audience in the payload
+    weekly_report_csv = "weekly_report_csv"  # its CSV, in the report's thread
     erase_message = "erase_message"  # a message about a case whose customer's details were erased
     timer_notice = "timer_notice"  # a nudge, breach or reminder, to a person, the channel or the supervisors
     post_incident_card = "post_incident_card"  # the incident's card, to incident.channel, naming responders
@@ -51,6 +53,9 @@ class Message(StrEnum):
     incident_joined = "incident_joined"  # privately to the agent: their case is part of an incident
     incident_update_for_agent = "incident_update_for_agent"  # privately: the latest line for the customer
     delivery_failed = "delivery_failed"  # to the supervisors: a message Slack refused for good
+    approval_request = "approval_request"  # privately, to the approver in the payload: decide a refund
+    refund_decided = "refund_decided"  # privately, to the agent: the refund was approved or declined
+    close_approval_requests = "close_approval_requests"  # the approvers' requests: the decision, no buttons
 
     @property
     def form(self) -> Form:
@@ -73,8 +78,10 @@ _FORMS = {
     Message.erase_message: Form.edit,
     Message.update_incident_card: Form.edit,
     Message.update_suggestion: Form.edit,
+    Message.close_approval_requests: Form.edit,
     Message.publish_home: Form.home,
     Message.post_digest_chart: Form.upload,
+    Message.weekly_report_csv: Form.upload,
 }
 _URGENCY = {
     Message.post_card: Urgency.card,
@@ -84,9 +91,12 @@ _URGENCY = {
     Message.retire_card: Urgency.view,
     Message.post_digest: Urgency.view,
     Message.post_digest_chart: Urgency.view,
+    Message.post_weekly_report: Urgency.view,
+    Message.weekly_report_csv: Urgency.view,
     Message.update_incident_card: Urgency.view,
     Message.incident_note: Urgency.view,
     Message.update_suggestion: Urgency.view,
+    Message.close_approval_requests: Urgency.view,
     Message.publish_home: Urgency.background,
     Message.erase_message: Urgency.background,
 }
@@ -95,12 +105,13 @@ _LATEST_ONLY = frozenset({Message.update_card, Message.publish_home, Message.upd
 _INCIDENT_LANE = frozenset({Message.post_incident_card, Message.incident_note})
 _SUGGESTION_LANE = frozenset({Message.incident_suggestion, Message.update_suggestion})
 _DIGEST_LANE = frozenset({Message.post_digest, Message.post_digest_chart})
+_WEEKLY_LANE = frozenset({Message.post_weekly_report, Message.weekly_report_csv})
 
 
 def lane(kind: Message, escalation_id: int | None, payload: Mapping[str, Any]) -> str:
     """The messages that must reach Slack in the order they were queued: one case's card, its thread
     notes and its agent's notices; one incident's card and notes (its card's updates wait for the card
-    themselves); one person's Home; one digest."""
+    themselves); one person's Home; one digest; one weekly report for one audience."""
     if kind is Message.publish_home:
         return f"home:{payload['user']}"
     if kind is Message.update_incident_card:
@@ -113,6 +124,8 @@ def lane(kind: Message, escalation_id: int | None, payload: Mapping[str, Any]) -
         return f"suggestion:{payload['suggestion']}"
     if kind in _DIGEST_LANE:
         return f"digest:{payload['day']}"
+    if kind in _WEEKLY_LANE:
+        return f"weekly:{payload['week']}:{payload['audience']}"
     if kind is Message.delivery_failed:
         return f"alert:{payload['message']}"  # alone: whatever holds up the lane it reports on
     if escalation_id is not None:
@@ -136,16 +149,25 @@ def recipient(key: str) -> str | None:
 
 
 _TO_AGENT = frozenset(
-    {Message.tell_agent_next_steps, Message.tell_agent_owner, Message.hand_back, Message.incident_joined}
+    {
+        Message.tell_agent_next_steps,
+        Message.tell_agent_owner,
+        Message.hand_back,
+        Message.incident_joined,
+        Message.refund_decided,
+    }
 )
 _IN_CARD_THREAD = frozenset({Message.thread_note, Message.warm_transfer})
 
 
-def addressee(kind: Message, escalation: Escalation) -> str | None:
+def addressee(kind: Message, escalation: Escalation, payload: Mapping[str, Any]) -> str | None:
     """Where a case's posted message goes, as far as its state says when it is queued: its channel,
-    its card's thread, its agent. None when the payload says (a reminder) or it is not posted."""
+    its card's thread, its agent, the approver it asks. None when it is not posted, or when the
+    payload says and the message is queued apart (a reminder)."""
     if kind.form is not Form.post:
         return None
+    if kind is Message.approval_request:
+        return str(payload["to"])
     if kind is Message.post_card:
         return escalation.routed_channel_id
     if kind in _TO_AGENT:

@@ -49,6 +49,7 @@ def for_channel(escalation: Escalation, privacy: Privacy) -> Escalation:
         handback_done=mask_in_text(escalation.handback_done, account),
         handback_for_customer=mask_in_text(escalation.handback_for_customer, account),
         cancel_reason=mask_in_text(escalation.cancel_reason, account),
+        refund_reason=mask_in_text(escalation.refund_reason, account),
     )
 
 
@@ -64,6 +65,7 @@ def erase_personal_data(escalation: Escalation, history: list[HistoryEntry], at:
     escalation.handback_done = REMOVED if escalation.handback_done else None
     escalation.handback_for_customer = REMOVED if escalation.handback_for_customer else None
     escalation.cancel_reason = REMOVED if escalation.cancel_reason else None
+    escalation.refund_reason = REMOVED if escalation.refund_reason else None
     escalation.personal_data_removed_at = at
     for entry in history:
         if entry.note:

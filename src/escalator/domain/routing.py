@@ -21,7 +21,8 @@ class Detection:
     trigger_words: list[str] = field(default_factory=list)
 
 
-def _mentions(text: str, phrase: str) -> bool:
+def mentions(text: str, phrase: str) -> bool:
+    """Whether lowercased `text` mentions `phrase` as a whole word or phrase."""
     # Whole words only: "charge" must not match "discharged"; phrases match as a unit.
     return re.search(rf"(?<!\w){re.escape(phrase.lower())}(?!\w)", text) is not None
 
@@ -35,12 +36,12 @@ def detect(text: str, policy: Policy) -> Detection:
     lowered = text.lower()
     best_path, best_hits = None, 0
     for key, path in policy.paths.items():
-        hits = sum(1 for word in path.keywords if _mentions(lowered, word))
+        hits = sum(1 for word in path.keywords if mentions(lowered, word))
         if hits > best_hits:
             best_path, best_hits = key, hits
 
     found = {
-        kind: [word for word in words if _mentions(lowered, word)]
+        kind: [word for word in words if mentions(lowered, word)]
         for kind, words in (
             (EscalationType.incident, policy.triggers.incident),
             (EscalationType.hierarchical, policy.triggers.hierarchical),

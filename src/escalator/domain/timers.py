@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from escalator.domain.callbacks import callback_moments, callback_outstanding
 from escalator.domain.escalation import Escalation, EscalationType, State
 from escalator.domain.rota import duty_at, rota_for
 from escalator.domain.sla import Target, target_moments
@@ -24,6 +25,8 @@ class TimerKind(StrEnum):
     resolve_nudge = "resolve_nudge"
     resolve_breach = "resolve_breach"
     customer_deadline = "customer_deadline"
+    callback_reminder = "callback_reminder"  # before a callback promised to the customer
+    callback_missed = "callback_missed"  # `callbacks.missed_after` past it: missed unless made
     close_the_loop = "close_the_loop"  # reminds the agent; payload counts the reminders
     loop_still_open = "loop_still_open"  # tells the supervisors after the last reminder
     # One case of an incident that was resolved: resolved with it, a case at a time (payload: the
@@ -46,6 +49,7 @@ class TimerKind(StrEnum):
 
 ACKNOWLEDGE_TIMERS = (TimerKind.acknowledge_nudge, TimerKind.acknowledge_breach, TimerKind.duty_change)
 LOOP_TIMERS = (TimerKind.close_the_loop, TimerKind.loop_still_open)
+CALLBACK_TIMERS = (TimerKind.callback_reminder, TimerKind.callback_missed)
 # The SLA clocks' nudges and breaches: stopped by a resolve, or when a case joins an incident.
 SLA_TIMERS = tuple(kind for kind in TimerKind if kind.target is not None)
 # Reminders meant for whoever owns the case when they are sent.
@@ -76,6 +80,16 @@ def customer_deadline_timer(escalation: Escalation, policy: Policy, now: datetim
     return max(now, escalation.deadline_at - policy.customer_deadline.remind_before)
 
 
+def callback_timers(
+    escalation: Escalation, policy: Policy, now: datetime
+) -> list[tuple[TimerKind, datetime]]:
+    """The reminder before a promised callback, and the moment it counts as missed."""
+    if escalation.callback_at is None or escalation.callback_at <= now:
+        return []
+    remind, missed = callback_moments(escalation.callback_at, policy, now)
+    return [(TimerKind.callback_reminder, remind), (TimerKind.callback_missed, missed)]
+
+
 class Decision(StrEnum):
     nothing = "nothing"  # the case moved on: the timer has nothing left to do
     nudge_channel = "nudge_channel"  # the path's channel, mentioning who may claim
@@ -87,6 +101,8 @@ class Decision(StrEnum):
     remind_agent = "remind_agent"
     resolve_with_incident = "resolve_with_incident"
     refresh_card = "refresh_card"  # the card names who is on duty now, and plans the next change
+    remind_callback = "remind_callback"  # the owner; the agent while nobody owns the case
+    callback_missed = "callback_missed"  # marked missed; the owner and the agent are told
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,10 @@ def decide(due: Due, escalation: Escalation, policy: Policy) -> Decision:
     if kind is TimerKind.duty_change:
         waiting = state is State.open and escalation.incident_id is None
         return Decision.refresh_card if waiting else Decision.nothing
+    if kind in CALLBACK_TIMERS:
+        if not callback_outstanding(escalation) or escalation.callback_missed_at is not None:
+            return Decision.nothing
+        return Decision.remind_callback if kind is TimerKind.callback_reminder else Decision.callback_missed
     if kind is TimerKind.incident_resolved:
         return Decision.resolve_with_incident if state in _ACTIVE else Decision.nothing
     if kind is TimerKind.close_the_loop:

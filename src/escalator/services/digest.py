@@ -44,6 +44,16 @@ class IncidentFigures:
 
 
 @dataclass(frozen=True)
+class KeyAccountFigures:
+    """The day's key-account escalations, counted apart: how many, by tier, and those that missed a
+    target."""
+
+    raised: int
+    by_tier: dict[str, int]
+    breaches: list[Escalation]
+
+
+@dataclass(frozen=True)
 class Digest:
     day: date
     raised: int
@@ -70,11 +80,15 @@ class Digest:
     slowest_path: tuple[str, timedelta] | None
     specialists: list[SpecialistLoad] = field(default_factory=list)
     incidents: IncidentFigures | None = None
+    key_accounts: KeyAccountFigures | None = None  # with key_accounts in the policy
+    handed_off_repeatedly: int = 0  # of the day's cases, those handed off more than once
+    passed_on: dict[str, int] = field(default_factory=dict)  # the day's handoffs, by who passed them on
+    missed_callbacks: list[Escalation] = field(default_factory=list)  # found missed that day
 
     @property
     def quiet(self) -> bool:
-        """Nothing raised, resolved or closed that day."""
-        return self.raised == 0 and self.resolved == 0 and self.closed == 0
+        """Nothing raised, resolved or closed that day, and no callback missed."""
+        return self.raised == 0 and self.resolved == 0 and self.closed == 0 and not self.missed_callbacks
 
     @property
     def escalation_rate(self) -> float | None:
@@ -186,6 +200,8 @@ class Digests:
             contacts = q.contacts_on(day)
             declared = q.incidents_declared(window)
             fixed = q.incidents_resolved(window)
+            passed_on = q.handoffs_by_path(window)
+            missed_callbacks = q.callbacks_missed_in(window)
         resolve_times = [e.resolved_at - e.raised_at for e in resolved if e.resolved_at]
         csat = [e.csat for e in closed if e.csat is not None]
         return Digest(
@@ -221,6 +237,10 @@ class Digests:
             )
             if declared or fixed
             else None,
+            key_accounts=_key_accounts(raised, now) if self._policy.key_accounts else None,
+            handed_off_repeatedly=sum(1 for e in raised if e.handoffs > 1),
+            passed_on=passed_on,
+            missed_callbacks=missed_callbacks,
         )
 
 
@@ -259,6 +279,16 @@ def _breaches(raised: list[Escalation], now: datetime) -> list[tuple[Escalation,
         if targets:
             missed.append((e, targets))
     return missed
+
+
+def _key_accounts(raised: list[Escalation], now: datetime) -> KeyAccountFigures:
+    key = [e for e in raised if e.key_account_tier is not None]
+    breached = {e.id for e, _ in _breaches(key, now)}
+    return KeyAccountFigures(
+        raised=len(key),
+        by_tier=_count(e.key_account_tier for e in key),
+        breaches=[e for e in key if e.id in breached],
+    )
 
 
 def _measured(escalations: list[Escalation]) -> list[Escalation]:

@@ -51,6 +51,16 @@ FIELDS = (
     "cancel_reason",
     "trigger_words",
     "incident",
+    # Added with the authority chain and key accounts: at the end, so earlier columns keep their place.
+    "refund_reason",
+    "key_account_tier",
+    "requested_priority",
+    # Added with promised callbacks and handoff counts.
+    "callback_at",
+    "callback_via",
+    "callback_done_at",
+    "callback_missed",
+    "handoffs",
 )
 
 
@@ -111,4 +121,12 @@ def _row(e: Escalation) -> dict[str, Any]:
         "cancel_reason": e.cancel_reason,
         "trigger_words": " ".join(e.trigger_words),
         "incident": f"{INCIDENT_PREFIX}{e.incident_id}" if e.incident_id else None,
+        "refund_reason": e.refund_reason,
+        "key_account_tier": e.key_account_tier,
+        "requested_priority": e.requested_priority.value if e.requested_priority else None,
+        "callback_at": e.callback_at,
+        "callback_via": e.callback_via.value if e.callback_via else None,
+        "callback_done_at": e.callback_done_at,
+        "callback_missed": e.callback_missed_at is not None,
+        "handoffs": e.handoffs,
     }

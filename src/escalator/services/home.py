@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from escalator.clock import Clock
+from escalator.domain.callbacks import CallbackStatus, callback_status
 from escalator.domain.escalation import Escalation
 from escalator.domain.lifecycle import Actor, is_supervisor
 from escalator.domain.timers import Decision, Due, TimerKind, decide
@@ -17,8 +18,13 @@ from escalator.store.database import Store
 
 SHOWN = 10
 # The reminders a person may snooze, by whom they reach.
-_AGENT_REMINDERS = {TimerKind.close_the_loop, TimerKind.customer_deadline}
-_OWNER_REMINDERS = {TimerKind.first_update_nudge, TimerKind.resolve_nudge, TimerKind.customer_deadline}
+_AGENT_REMINDERS = {TimerKind.close_the_loop, TimerKind.customer_deadline, TimerKind.callback_reminder}
+_OWNER_REMINDERS = {
+    TimerKind.first_update_nudge,
+    TimerKind.resolve_nudge,
+    TimerKind.customer_deadline,
+    TimerKind.callback_reminder,
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Home:
     raised: list[Escalation]
     owned: list[Escalation]
     reminders: list[PendingReminder] = field(default_factory=list)
+    missed_callbacks: list[Escalation] = field(default_factory=list)  # in the cases they raised or own
     team: TeamView | None = None
     rotas: list[RotaView] = field(default_factory=list)  # who is on duty on the person's paths
 
@@ -61,6 +68,8 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
             wanted = (_AGENT_REMINDERS if escalation.agent_user_id == actor.user_id else set()) | (
                 _OWNER_REMINDERS if escalation.owner_user_id == actor.user_id else set()
             )
+            if escalation.owner_user_id not in (None, actor.user_id):
+                wanted -= {TimerKind.callback_reminder}  # its owner makes the call, and is reminded
             if escalation_id in muted:
                 continue
             for timer in pending.get(escalation_id, []):
@@ -86,5 +95,13 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
                 resolved_today=tx.insight.count_between("resolved_at", today),
                 closed_today=tx.insight.count_between("closed_at", today),
             )
-    reminders.sort(key=lambda r: r.due_at)
-    return Home(actor.user_id, raised, owned, reminders, team, rotas_of(actor, policy, now))
+    missed = [e for e in shown.values() if callback_status(e) is CallbackStatus.missed]
+    return Home(
+        actor.user_id,
+        raised,
+        owned,
+        sorted(reminders, key=lambda r: r.due_at),
+        sorted(missed, key=lambda e: e.callback_at or e.raised_at),
+        team,
+        rotas_of(actor, policy, now),
+    )

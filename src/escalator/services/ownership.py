@@ -14,17 +14,24 @@ from datetime import datetime
 from typing import Any
 
 from escalator.clock import Clock
+from escalator.domain.authority import amount_text, level_at, rank_of
+from escalator.domain.callbacks import mark_callback_done
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.domain.handoffs import HANDOFF_ACTIONS, SUPERVISORS, holder
 from escalator.domain.history import HistoryEntry
-from escalator.domain.lifecycle import Action, Actor, Refused, check, may_claim, roles_of
+from escalator.domain.lifecycle import Action, Actor, Refused, check, is_supervisor, may_claim, roles_of
 from escalator.domain.messages import Message, addressee
 from escalator.domain.routing import route
 from escalator.domain.sla import Target, sla_deadlines
-from escalator.domain.timers import ACKNOWLEDGE_TIMERS, LOOP_TIMERS, TimerKind, target_timers
+from escalator.domain.timers import (
+    ACKNOWLEDGE_TIMERS,
+    CALLBACK_TIMERS,
+    LOOP_TIMERS,
+    TimerKind,
+    target_timers,
+)
 from escalator.policy import Policy
 from escalator.store.database import Store, Transaction
-
-SUPERVISORS = "supervisors"  # the destination of an escalation moved up
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class Ownership:
         escalation = self.get(escalation_id)
         if escalation is None:
             raise Refused("That escalation no longer exists.")
-        check(escalation, action, roles_of(actor, escalation, self._policy))
+        check(escalation, action, roles_of(actor, escalation, self._policy), self._policy)
         return escalation
 
     # The steps.
@@ -121,9 +128,10 @@ class Ownership:
             raise Refused("Choose how the customer felt, from 1 to 5.")
 
         def change(e: Escalation, now: datetime) -> Effects:
+            mark_callback_done(e, actor.user_id, now)  # closing the loop is contacting the customer
             e.state, e.closed_at, e.csat = State.closed, now, csat
             note = f"Customer satisfaction {csat}/5" + (f": {comment}" if comment else "")
-            return Effects(note=note, cancel_timers=LOOP_TIMERS)
+            return Effects(note=note, cancel_timers=(*LOOP_TIMERS, *CALLBACK_TIMERS))
 
         return self._apply(key, escalation_id, actor, Action.close, change)
 
@@ -132,6 +140,15 @@ class Ownership:
             return Effects(note="The agent tried to reach the customer and will try again.")
 
         return self._apply(key, escalation_id, actor, Action.customer_unreachable, change)
+
+    def callback_done(self, key: str, escalation_id: int, actor: Actor) -> Outcome:
+        """The promised callback was made: recorded, its reminders stopped."""
+
+        def change(e: Escalation, now: datetime) -> Effects:
+            mark_callback_done(e, actor.user_id, now)
+            return Effects(cancel_timers=CALLBACK_TIMERS)
+
+        return self._apply(key, escalation_id, actor, Action.callback_done, change)
 
     def reassign(
         self, key: str, escalation_id: int, actor: Actor, new_owner: str, new_owner_groups: frozenset[str]
@@ -162,10 +179,19 @@ class Ownership:
         return self._apply(key, escalation_id, actor, Action.cancel, change)
 
     def decide_refund(self, key: str, escalation_id: int, actor: Actor, approve: bool) -> Outcome:
+        """Approve or decline the refund, at the decider's step of the authority chain; the agent is told."""
+        authority = self._policy.authority
+
         def change(e: Escalation, now: datetime) -> Effects:
+            rank = rank_of(actor.user_id, actor.usergroups, is_supervisor(actor, self._policy), authority)
+            level = level_at(rank, authority)
             e.approval = Approval.approved if approve else Approval.declined
-            e.approval_by = actor.user_id
-            return Effects(note=f"Refund or credit of {e.refund_amount}")
+            e.approval_by, e.approval_level = actor.user_id, rank
+            note = f"Refund or credit of {amount_text(e.refund_amount)}"
+            return Effects(
+                note=f"{note} ({level.name})" if level else note,
+                messages=[(Message.refund_decided, {}), (Message.close_approval_requests, {})],
+            )
 
         return self._apply(key, escalation_id, actor, Action.approve if approve else Action.decline, change)
 
@@ -180,7 +206,7 @@ class Ownership:
             escalation = tx.escalations.get_for_update(escalation_id)
             if escalation is None:
                 raise Refused("That escalation no longer exists.")
-            check(escalation, action, roles_of(actor, escalation, self._policy))
+            check(escalation, action, roles_of(actor, escalation, self._policy), self._policy)
             ids = transition(tx, escalation, actor.user_id, action, change, now)
         return Outcome(escalation, ids)
 
@@ -258,7 +284,10 @@ def transition(
     """Apply `change` to a locked escalation: history, card, thread, timers. Returns the outbox ids."""
     escalation_id = escalation.id or 0
     before, owner_before = escalation.state, escalation.owner_user_id
+    handed_off_by = holder(escalation) if action in HANDOFF_ACTIONS else None
     effects = change(escalation, now)
+    if handed_off_by is not None:
+        escalation.handoffs += 1
     entry = tx.history.add(
         HistoryEntry(
             escalation_id=escalation_id,
@@ -269,6 +298,7 @@ def transition(
             to_state=escalation.state.value,
             note=effects.note,
             target=effects.target,
+            from_path=handed_off_by,
         )
     )
     if effects.cancel_timers:
@@ -293,7 +323,8 @@ def queue(
     """Leave a case's messages for delivery, in order, in one statement; each posted one is paced by
     whom it goes to."""
     return tx.outbox.add_many(
-        now, [(kind, escalation.id, payload, addressee(kind, escalation)) for kind, payload in messages]
+        now,
+        [(kind, escalation.id, payload, addressee(kind, escalation, payload)) for kind, payload in messages],
     )
 
 

@@ -20,7 +20,7 @@ from escalator.domain.sla import Target
 from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide, duty_change_at
 from escalator.policy import Policy
 from escalator.services.incidents import resolve_with_incident, schedule_card_update
-from escalator.services.ownership import SUPERVISORS, moving, transition, unclaiming
+from escalator.services.ownership import SUPERVISORS, Effects, moving, transition, unclaiming
 from escalator.store.database import Store, Transaction
 from escalator.store.repositories import Timer
 
@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
 MAX_PER_TICK = 500  # a backlog (after downtime) is worked through over a few ticks
+
+
+def _missed(escalation: Escalation, now: datetime) -> Effects:
+    escalation.callback_missed_at = now
+    return Effects()
 
 
 class Reminders:
@@ -157,6 +162,14 @@ class Reminders:
             following = duty_change_at(escalation, self._policy, now)
             if following is not None:
                 tx.timers.add(escalation.id or 0, TimerKind.duty_change, following, {})
+        elif decision is Decision.remind_callback:
+            # Whoever owns the case makes the call; while nobody does, the agent who promised it.
+            caller = escalation.owner_user_id or escalation.agent_user_id
+            ids += self._tell(tx, escalation, caller, notice, now)
+        elif decision is Decision.callback_missed:
+            ids += transition(tx, escalation, SYSTEM_ACTOR, Action.callback_missed, _missed, now)
+            ids += self._tell(tx, escalation, escalation.owner_user_id, notice, now)
+            ids += self._tell(tx, escalation, escalation.agent_user_id, notice, now)
         elif decision is Decision.resolve_with_incident:
             ids += resolve_with_incident(tx, self._policy, escalation, timer.payload, now)
         elif decision is Decision.unclaim:

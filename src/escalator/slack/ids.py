@@ -34,6 +34,7 @@ class ActionId(StrEnum):
     customer_unreachable = "customer_unreachable"
     reopen = "reopen"
     full_note = "full_note"  # the unmasked handoff note, in a modal only its reader sees
+    callback_done = "callback_done"  # the callback promised to the customer was made
     snooze_hour = "snooze_hour"  # on reminders: the value is "<escalation id>:<timer kind>:<reminder>"
     snooze_tomorrow = "snooze_tomorrow"
     mute = "mute"

@@ -133,7 +133,7 @@ class ViewSubmission(_Payload):
         in any block (a select where the date picker was), and that must not reach the checks."""
         values: dict[str, Any] = {field.value: self.value(field.value) for field in HandoffField}
         for name, value in values.items():
-            if name == HandoffField.deadline_at:
+            if name in (HandoffField.deadline_at, HandoffField.callback_at):
                 values[name] = value if isinstance(value, datetime) else None
             elif name == HandoffField.customer_consent:
                 values[name] = value is True
@@ -188,6 +188,34 @@ class BlockActions(_Payload):
         if found is None or reminder is None or not kind:
             return None
         return which, found, kind, reminder
+
+
+class _OpenView(_Payload):
+    """A modal as Slack sends it back with an action inside it: enough to update it in place."""
+
+    id: str = Field(min_length=1, max_length=255)
+    hash: str = Field(default="", max_length=255)
+    type: Literal["modal"]
+    callback_id: str = Field(max_length=255)
+    private_metadata: str = Field(default="", max_length=3000)
+    title: dict[str, Any]
+    submit: dict[str, Any] | None = None
+    close: dict[str, Any] | None = None
+    blocks: list[dict[str, Any]] = Field(max_length=100)
+
+
+class FormAction(_Payload):
+    """Something typed in an open form that asks to be looked at at once (an input with
+    `dispatch_action`), such as the handoff form's account number."""
+
+    type: Literal["block_actions"]
+    user: _Id
+    view: _OpenView
+    actions: list[_Action] = Field(min_length=1)
+
+    @property
+    def typed(self) -> str:
+        return clean_text(self.actions[0].value)
 
 
 class _ReactionItem(_Payload):

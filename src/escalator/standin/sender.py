@@ -151,6 +151,47 @@ class SlackSender:
             }
         )
 
+    def type_in_form(
+        self,
+        view: dict[str, Any],
+        action_id: str,
+        value: str,
+        *,
+        user_id: str = AGENT,
+        view_id: str = "V0FORM",
+    ) -> requests.Response:
+        """Text typed in an open modal's input that dispatches actions: a block_actions payload, with
+        the view as Slack has it (the blocks the app sent, its id and hash)."""
+        n = next(_ids)
+        typed = {"type": "plain_text_input", "value": value}
+        return self.interaction(
+            {
+                "type": "block_actions",
+                "team": {"id": TEAM_ID, "domain": "example"},
+                "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
+                "api_app_id": "A0ESCALATOR",
+                "token": "legacy-verification-token",
+                "container": {"type": "view", "view_id": view_id},
+                "trigger_id": f"{n}.7777.trigger",
+                "view": {
+                    **view,
+                    "id": view_id,
+                    "team_id": TEAM_ID,
+                    "hash": f"1764000{n:03d}.hash",
+                    "state": {"values": {action_id: {action_id: typed}}},
+                },
+                "actions": [
+                    {
+                        "type": "plain_text_input",
+                        "action_id": action_id,
+                        "block_id": action_id,
+                        "value": value,
+                        "action_ts": f"1764000{n:03d}.000002",
+                    }
+                ],
+            }
+        )
+
     def submit_form(
         self,
         callback_id: str,
@@ -262,6 +303,7 @@ def handoff_values(**overrides: Any) -> dict[str, dict[str, Any]]:
         "escalation_type": select("functional", "radio_buttons"),
         "priority": select("P2"),
         "refund_amount": {"type": "number_input", "value": None},
+        "refund_reason": {"type": "plain_text_input", "value": None},
         "customer_consent": {
             "type": "checkboxes",
             "selected_options": [{"value": "yes", "text": {"type": "plain_text", "text": "agreed"}}],

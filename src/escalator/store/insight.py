@@ -14,7 +14,7 @@ from escalator.domain.escalation import Escalation, State
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import Incident
 from escalator.store.inserts import insert_if_new
-from escalator.store.tables import contact_volumes, digests
+from escalator.store.tables import contact_volumes, digests, weekly_reports
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,32 @@ class InsightQueries:
         )
         return Counter({user: int(count) for user, count in rows})
 
+    def handoffs_by_path(self, window: Window) -> dict[str, int]:
+        """The handoffs made in the window, by who held the case then (a path's key, or `supervisors`),
+        most first."""
+        rows = self._session.execute(
+            select(HistoryEntry.from_path, func.count())
+            .where(
+                HistoryEntry.from_path.is_not(None),
+                HistoryEntry.at >= window.start,
+                HistoryEntry.at < window.end,
+            )
+            .group_by(HistoryEntry.from_path)
+        )
+        counts = {str(path): int(count) for path, count in rows}
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def callbacks_missed_in(self, window: Window) -> list[Escalation]:
+        return list(
+            self._session.scalars(
+                select(Escalation)
+                .where(
+                    Escalation.callback_missed_at >= window.start, Escalation.callback_missed_at < window.end
+                )
+                .order_by(Escalation.callback_missed_at, Escalation.id)
+            )
+        )
+
     def contacts_on(self, day: date) -> int | None:
         return self._session.scalar(select(contact_volumes.c.contacts).where(contact_volumes.c.day == day))
 
@@ -226,6 +252,33 @@ class InsightQueries:
     def start_digest(self, day: date, now: datetime) -> bool:
         """Record that the digest for `day` is being posted; False when a worker already did."""
         return insert_if_new(self._session, digests, day=day, started_at=now)
+
+    def any_weekly_report(self) -> bool:
+        return self._session.scalar(select(weekly_reports.c.week).limit(1)) is not None
+
+    def start_weekly_report(self, week: date, now: datetime) -> bool:
+        """Record that the report of the week starting `week` is being sent; False when a worker did."""
+        return insert_if_new(self._session, weekly_reports, week=week, started_at=now)
+
+    def raised_between(self, start: datetime, end: datetime) -> list[Escalation]:
+        return list(
+            self._session.scalars(
+                select(Escalation)
+                .where(Escalation.raised_at >= start, Escalation.raised_at < end)
+                .order_by(Escalation.id)
+            )
+        )
+
+    def handed_on(self, escalation_ids: list[int], actions: tuple[str, ...]) -> set[int]:
+        """Which of these cases have a history entry of one of `actions` (a reassignment or a move)."""
+        if not escalation_ids:
+            return set()
+        rows = self._session.scalars(
+            select(HistoryEntry.escalation_id)
+            .where(HistoryEntry.escalation_id.in_(escalation_ids), HistoryEntry.action.in_(actions))
+            .distinct()
+        )
+        return set(rows)
 
     def resolve_times(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
         """(raised_at, resolved_at) of the escalations resolved in a range: two columns, for a chart."""

@@ -349,6 +349,19 @@ class OutboxRepository:
         )
         return [(row.posted_channel, row.posted_ts) for row in rows]
 
+    def posted_of_kind(self, escalation_id: int, kind: Message) -> list[tuple[str, str]]:
+        """Every Slack message (channel, ts) of `kind` the outbox posted about this escalation."""
+        rows = self._session.execute(
+            select(outbox.c.posted_channel, outbox.c.posted_ts)
+            .where(
+                outbox.c.escalation_id == escalation_id,
+                outbox.c.kind == kind.value,
+                outbox.c.posted_ts.is_not(None),
+            )
+            .order_by(outbox.c.id)
+        )
+        return [(row.posted_channel, row.posted_ts) for row in rows]
+
     def delivered_post(self, lane_name: str, kind: Message) -> tuple[str, str] | None:
         """Where the last delivered message of `kind` in a lane landed."""
         row = self._session.execute(

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import registry
 
-from escalator.domain.escalation import Approval, Escalation, EscalationType, Origin, State
+from escalator.domain.escalation import Approval, CallbackVia, Escalation, EscalationType, Origin, State
 from escalator.domain.history import HistoryEntry
 from escalator.domain.incidents import Incident, IncidentState, IncidentSuggestion, SuggestionState
 from escalator.policy import Priority
@@ -60,12 +60,18 @@ escalations = Table(
     Column("deadline_at", UtcDateTime),
     Column("customer_consent", Boolean, nullable=False),
     Column("refund_amount", DecimalText),
+    Column("refund_reason", Text),
     Column("path_key", String(50), nullable=False),
     Column("escalation_type", enum_column_type(EscalationType), nullable=False),
     Column("priority", enum_column_type(Priority, length=2), nullable=False),
     Column("trigger_words", JSON, nullable=False),
+    Column("topics", JSON, nullable=False, server_default="[]"),
     Column("approval", enum_column_type(Approval), nullable=False),
     Column("approval_by", String(32)),
+    # The step of the authority chain the refund waits for (1: the supervisors; 2…: authority.levels).
+    Column("approval_level", Integer),
+    Column("key_account_tier", String(50)),
+    Column("requested_priority", enum_column_type(Priority, length=2)),
     Column("state", enum_column_type(State), nullable=False),
     Column("owner_user_id", String(32)),
     Column("claimed_at", UtcDateTime),
@@ -95,6 +101,13 @@ escalations = Table(
     Column("incident_id", Integer),
     # In a cluster suggested as an incident (so it is suggested once).
     Column("suggestion_id", Integer),
+    # A callback promised on the form: when and how; made (or the loop closed), or missed.
+    Column("callback_at", UtcDateTime),
+    Column("callback_via", enum_column_type(CallbackVia)),
+    Column("callback_done_at", UtcDateTime),
+    Column("callback_done_by", String(32)),
+    Column("callback_missed_at", UtcDateTime),
+    Column("handoffs", Integer, nullable=False, server_default="0"),  # reassignments and moves
     Index(None, "state", "raised_at"),
     Index(None, "card_channel_id", "card_ts"),
     # What the digest and exports aggregate by.
@@ -105,6 +118,7 @@ escalations = Table(
     Index(None, "account_number", "raised_at"),
     Index(None, "incident_id"),
     Index(None, "path_key", "raised_at"),
+    Index(None, "callback_missed_at"),
 )
 
 # Messages to Slack that must arrive: written in the same transaction as the change they report,
@@ -195,6 +209,7 @@ escalation_events = Table(
     Column("to_state", String(16), nullable=False),
     Column("note", Text),
     Column("target", String(64)),
+    Column("from_path", String(50)),  # a handoff's: the path (or `supervisors`) that passed the case on
     Index(None, "escalation_id", "id"),
     Index(None, "at"),
 )
@@ -249,6 +264,14 @@ digests = Table(
     "digests",
     metadata,
     Column("day", Date, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+)
+
+# One row per weekly report started (the Monday its week began), so that one worker alone sends it.
+weekly_reports = Table(
+    "weekly_reports",
+    metadata,
+    Column("week", Date, primary_key=True),
     Column("started_at", UtcDateTime, nullable=False),
 )
 

@@ -8,7 +8,7 @@ What a step must say next was queued by the service with the step itself, later 
 
 from __future__ import annotations
 
-from escalator.delivery.handlers import alerts, cases, digest, home, incidents
+from escalator.delivery.handlers import alerts, cases, digest, home, incidents, weekly_report
 from escalator.delivery.handlers.base import Delivering, Handler
 from escalator.domain.messages import Message
 
@@ -17,7 +17,7 @@ __all__ = ["Delivering", "Handler", "all_handlers"]
 
 def all_handlers(delivering: Delivering) -> dict[Message, Handler]:
     handlers: dict[Message, Handler] = {}
-    for family in (cases, incidents, digest, home, alerts):
+    for family in (cases, incidents, digest, weekly_report, home, alerts):
         handlers.update(family.handlers(delivering))
     missing = set(Message) - set(handlers)
     if missing:

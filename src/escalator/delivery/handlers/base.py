@@ -37,6 +37,16 @@ class Delivering:
     clock: Clock
     directory: Directory
 
+    def files_in_thread(self, channel: str, thread: str, title: str) -> bool:
+        """Whether a thread already shows a file with this title (files carry no metadata): how a
+        retried upload whose first try's answer was lost finds out it is done."""
+        replies = self.gateway.call("conversations.replies", channel=channel, ts=thread, limit=50)
+        return any(
+            shared.get("title") == title
+            for reply in replies.get("messages") or []
+            for shared in reply.get("files") or []
+        )
+
     def escalation(self, message: OutboxMessage) -> Escalation:
         if message.escalation_id is None:
             raise LookupError(f"outbox message {message.id} names no escalation")

@@ -7,7 +7,7 @@ import logging
 
 from escalator.delivery.handlers.base import Delivering, Handler
 from escalator.delivery.poster import Sent
-from escalator.domain.escalation import Escalation, State
+from escalator.domain.escalation import Approval, Escalation, State
 from escalator.domain.messages import Message, recipient
 from escalator.domain.privacy import for_channel
 from escalator.domain.routing import fallback_channel
@@ -15,6 +15,7 @@ from escalator.domain.timers import ACKNOWLEDGE_TIMERS, OWNER_NUDGES, TimerKind
 from escalator.policy import WarmTransfer
 from escalator.services.ownership import SUPERVISORS
 from escalator.slack.gateway import SlackCallFailed
+from escalator.slack.rendering.approvals import render_approval_request, render_refund_decided
 from escalator.slack.rendering.card import (
     render_card,
     render_delivery_alert,
@@ -51,6 +52,9 @@ def handlers(delivering: Delivering) -> dict[Message, Handler]:
         Message.retire_card: Handler(cases.retire_card),
         Message.timer_notice: Handler(cases.timer_notice),
         Message.erase_message: Handler(cases.erase_message),
+        Message.approval_request: Handler(cases.approval_request),
+        Message.refund_decided: Handler(cases.refund_decided),
+        Message.close_approval_requests: Handler(cases.close_approval_requests),
     }
 
 
@@ -212,6 +216,30 @@ class CaseMessages:
         # A channel, the supervisors, or a person (the app's DM with them).
         channel = self._policy.supervisors.channel if to == SUPERVISORS else to
         return self._d.poster.post(message, channel, notice.as_params())
+
+    def approval_request(self, message: OutboxMessage) -> Sent | None:
+        """To one approver of the level the refund waits for, in the app's DM with them."""
+        escalation = self._d.escalation(message)
+        if escalation.approval is not Approval.pending:
+            return None  # decided (or the case erased) before this went out: nothing left to ask
+        request = render_approval_request(escalation, self._policy)
+        return self._d.poster.post(message, str(message.payload["to"]), request.as_params())
+
+    def refund_decided(self, message: OutboxMessage) -> Sent | None:
+        escalation = self._d.escalation(message)
+        notice = render_refund_decided(escalation, self._policy)
+        return self._d.poster.post(message, escalation.agent_user_id, notice.as_params())
+
+    def close_approval_requests(self, message: OutboxMessage) -> Sent | None:
+        """Each request an approver got now says how it was decided, without its buttons (the same
+        edit again, if this is tried again, changes nothing)."""
+        escalation = self._d.escalation(message)
+        with self._d.store.reading() as tx:
+            requests = tx.outbox.posted_of_kind(escalation.id or 0, Message.approval_request)
+        decided = render_refund_decided(escalation, self._policy, for_agent=False)
+        for channel, ts in requests:
+            self._edit(channel, ts, decided.as_params())
+        return None
 
     @property
     def _group_dm(self) -> bool:

@@ -46,7 +46,7 @@ class DigestMessages:
         day = date.fromisoformat(str(message.payload["day"]))
         channel, thread = digest
         title = f"Escalations, the 14 days to {day:%d %B %Y}"
-        if message.doubt and self._in_thread(channel, thread, title):
+        if message.doubt and self._d.files_in_thread(channel, thread, title):
             return None  # an earlier try uploaded it (its answer lost): once is enough
         self._d.gateway.upload_file(
             channel,
@@ -56,12 +56,3 @@ class DigestMessages:
             thread_ts=thread,
         )
         return None
-
-    def _in_thread(self, channel: str, thread: str, title: str) -> bool:
-        """Whether the digest's thread already shows a file with this title (files carry no metadata)."""
-        replies = self._d.gateway.call("conversations.replies", channel=channel, ts=thread, limit=50)
-        return any(
-            (shared.get("title") == title)
-            for reply in replies.get("messages") or []
-            for shared in reply.get("files") or []
-        )

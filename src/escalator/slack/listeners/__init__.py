@@ -2,7 +2,16 @@
 
 from slack_bolt import App
 
-from escalator.slack.listeners import actions, case_forms, commands, events, incidents, shortcuts, views
+from escalator.slack.listeners import (
+    actions,
+    case_forms,
+    commands,
+    events,
+    form_actions,
+    incidents,
+    shortcuts,
+    views,
+)
 from escalator.slack.runtime import Runtime
 
 
@@ -14,3 +23,4 @@ def register_listeners(app: App, runtime: Runtime) -> None:
     actions.register(app, runtime)
     case_forms.register(app, runtime)
     incidents.register(app, runtime)
+    form_actions.register(app, runtime)

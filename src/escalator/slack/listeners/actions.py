@@ -39,6 +39,7 @@ _STEPS: dict[ActionId, _Step] = {
     ActionId.unclaim: lambda rt, key, e, actor: rt.ownership.unclaim(key, e, actor),
     ActionId.reopen: lambda rt, key, e, actor: rt.ownership.reopen(key, e, actor),
     ActionId.customer_unreachable: lambda rt, key, e, actor: rt.ownership.customer_unreachable(key, e, actor),
+    ActionId.callback_done: lambda rt, key, e, actor: rt.ownership.callback_done(key, e, actor),
     ActionId.approve: lambda rt, key, e, actor: rt.ownership.decide_refund(key, e, actor, approve=True),
     ActionId.decline: lambda rt, key, e, actor: rt.ownership.decide_refund(key, e, actor, approve=False),
 }
@@ -85,7 +86,10 @@ def _on_button(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None
         escalation = runtime.ownership.permitted(escalation_id, actor, action)
         _open(runtime, press.trigger_id, render_form(escalation, runtime), respond)
     except Refused as refusal:
-        respond(text=str(refusal), response_type="ephemeral", replace_original=False)
+        if body.get("view", {}).get("type") == "home":
+            publish_home(runtime, actor)  # no thread to answer in: the tab shows how things stand
+        else:
+            respond(text=str(refusal), response_type="ephemeral", replace_original=False)
 
 
 def _on_reminder_button(runtime: Runtime, body: dict[str, Any], respond: Respond) -> None:

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from escalator.domain.authority import amount_text
+from escalator.domain.callbacks import CallbackStatus, callback_outstanding, callback_status
 from escalator.domain.escalation import Approval, Escalation, EscalationType, State
+from escalator.domain.handoffs import handoff_label
 from escalator.domain.lifecycle import ALLOWED_FROM, Action
 from escalator.domain.messages import Message
 from escalator.domain.privacy import for_channel
@@ -14,6 +17,7 @@ from escalator.domain.sla import humanize
 from escalator.policy import Policy
 from escalator.slack.ids import ActionId
 from escalator.slack.rendering import phrases
+from escalator.slack.rendering.approvals import approval_note
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
 from escalator.slack.text import clip, mrkdwn_escape, slack_date
 
@@ -39,6 +43,7 @@ _CARD_BUTTONS = (
     _Button(ActionId.claim, Action.claim, "Claim", "primary"),
     _Button(ActionId.post_update, Action.post_update, "Post update", "primary"),
     _Button(ActionId.resolve, Action.resolve, "Resolve"),
+    _Button(ActionId.callback_done, Action.callback_done, "Called back"),
     _Button(ActionId.close_loop, Action.close, "Close the loop", "primary"),
     _Button(ActionId.reopen, Action.reopen, "Reopen"),
     _Button(ActionId.reassign, Action.reassign, "Reassign"),
@@ -49,12 +54,6 @@ _CARD_BUTTONS = (
     _Button(ActionId.cancel, Action.cancel, "Cancel", "danger"),
     _Button(ActionId.full_note, Action.read_note, "Full note"),
 )
-
-_APPROVAL_NOTES = {
-    Approval.not_needed: "within the agent's authority",
-    Approval.pending: "needs a supervisor's approval",
-    Approval.management: "above a supervisor's authority: management must decide",
-}
 
 
 def render_card(escalation: Escalation, policy: Policy, now: datetime) -> SlackMessage:
@@ -100,6 +99,9 @@ _WHAT = {
     Message.incident_joined: "the agent's note that the case is part of an incident",
     Message.incident_update_for_agent: "an incident update for an agent",
     Message.delivery_failed: "a delivery alert",
+    Message.approval_request: "a request to approve a refund",
+    Message.refund_decided: "the agent's note of a refund's decision",
+    Message.close_approval_requests: "the approvers' requests, once the refund was decided",
 }
 
 
@@ -145,6 +147,8 @@ def card_buttons(escalation: Escalation, policy: Policy) -> list[dict[str, Any]]
         ):
             continue  # nothing is hidden, or nothing is left to read
         if button.action in (Action.approve, Action.decline) and escalation.approval is not Approval.pending:
+            continue
+        if button.action is Action.callback_done and not callback_outstanding(escalation):
             continue
         element: dict[str, Any] = {
             "type": "button",
@@ -208,10 +212,29 @@ def clocks(escalation: Escalation, policy: Policy) -> str:
     return f"*{e.priority.value}:* " + " · ".join(parts)
 
 
-def _approval_note(escalation: Escalation) -> str:
-    if escalation.approval in (Approval.approved, Approval.declined):
-        return f"{escalation.approval.value} by <@{escalation.approval_by}>"
-    return _APPROVAL_NOTES[escalation.approval]
+def key_account_note(escalation: Escalation) -> str | None:
+    """ "⭐ Key account — strategic (raised from P3 to P1)", for a key account's case."""
+    if escalation.key_account_tier is None:
+        return None
+    note = f":star: Key account — {mrkdwn_escape(escalation.key_account_tier)}"
+    if escalation.requested_priority is not None:
+        note += f" (raised from {escalation.requested_priority.value} to {escalation.priority.value})"
+    return note
+
+
+def callback_note(escalation: Escalation) -> str | None:
+    """The callback promised to the customer: pending, made, or missed."""
+    e, status = escalation, callback_status(escalation)
+    if status is CallbackStatus.none or e.callback_at is None or e.callback_via is None:
+        return None
+    when, via = slack_date(e.callback_at), e.callback_via.value
+    if status is CallbackStatus.missed:
+        return f":warning: Promised callback missed — {via}, {when}"
+    line = f":telephone_receiver: Callback promised by {via}, {when}"
+    if status is CallbackStatus.done and e.callback_done_at is not None:
+        late = " late" if e.callback_missed_at is not None else ""
+        line += f" · done{late} by <@{e.callback_done_by}> {slack_date(e.callback_done_at)}"
+    return line
 
 
 def render_full_note(escalation: Escalation, policy: Policy, now: datetime) -> dict[str, Any]:
@@ -236,8 +259,12 @@ def _card_context(
         "path_label": phrases.path_label(escalation, policy),
         "type_icon": _TYPE_ICONS[escalation.escalation_type],
         "state_label": state_label(escalation),
-        "approval_note": _approval_note(escalation),
+        "approval_note": approval_note(escalation, policy),
+        "refund": amount_text(escalation.refund_amount),
+        "key_account": key_account_note(escalation),
         "clocks": clocks(escalation, policy),
+        "callback_note": callback_note(escalation),
+        "handoff_note": handoff_label(escalation),
         "owners": phrases.owners(escalation, policy),
         "may_claim": phrases.who_may_claim(escalation, policy),
         "on_duty": phrases.on_duty_for(escalation, policy, now),

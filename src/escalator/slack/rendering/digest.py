@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from escalator.domain.escalation import Escalation
+from escalator.domain.handoffs import SUPERVISORS
 from escalator.domain.metrics import Attainment
 from escalator.domain.privacy import mask_account
 from escalator.domain.sla import Target, humanize
@@ -49,6 +50,10 @@ def digest_as_text(rendered: SlackMessage) -> str:
 def _label(policy: Policy, path_key: str) -> str:
     path = policy.paths.get(path_key)
     return mrkdwn_escape(path.label if path else path_key)
+
+
+def _holder_label(policy: Policy, holder: str) -> str:
+    return "Supervisors" if holder == SUPERVISORS else _label(policy, holder)
 
 
 def _counts(counts: dict[str, int], label=lambda key: key) -> str:  # type: ignore[no-untyped-def]
@@ -115,6 +120,12 @@ def _day(d: Digest, policy: Policy) -> list[str]:
         )
     else:
         quality.append("*Repeat contacts:* none")
+    if d.missed_callbacks:
+        quality.append(
+            f"*Missed callbacks:* {len(d.missed_callbacks)} ("
+            + ", ".join(_ref(e) for e in d.missed_callbacks)
+            + ")"
+        )
     if d.contacts is not None and d.contacts > 0:
         quality.append(
             f"*Escalation rate:* {d.escalation_rate:.1%} of {d.contacts} contacts · "
@@ -134,6 +145,14 @@ def _day(d: Digest, policy: Policy) -> list[str]:
         reasons.append(f"*Slowest path:* {_label(policy, path)} (median {humanize(slowest)} to resolve)")
     if reasons:
         parts.append("\n".join(reasons))
+    if d.raised:
+        handoffs = (
+            f"*Handed off more than once:* {d.handed_off_repeatedly} of {d.raised} "
+            f"({round(100 * d.handed_off_repeatedly / d.raised)} %)"
+        )
+        if d.passed_on:
+            handoffs += "\n*Passed on most:* " + _counts(d.passed_on, lambda k: _holder_label(policy, k))
+        parts.append(handoffs)
     if d.incidents:
         i = d.incidents
         declared = f"{len(i.declared)} declared" + (f" ({', '.join(i.declared)})" if i.declared else "")
@@ -142,6 +161,8 @@ def _day(d: Digest, policy: Policy) -> list[str]:
             f"{'s' if i.customers_affected != 1 else ''} affected · {i.resolved} resolved"
             + (f", median {humanize(i.resolve_median)} to resolve" if i.resolve_median else "")
         )
+    if d.key_accounts:
+        parts.append(_key_accounts(d))
     if d.specialists:
         parts.append(
             "*Per specialist* (claimed · resolved · median time to resolve)\n"
@@ -151,6 +172,20 @@ def _day(d: Digest, policy: Policy) -> list[str]:
             )
         )
     return parts
+
+
+def _key_accounts(d: Digest) -> str:
+    k = d.key_accounts
+    assert k is not None
+    if not k.raised:
+        return ":star: *Key accounts:* none escalated"
+    tiers = _counts(k.by_tier, mrkdwn_escape)
+    breached = (
+        f"{len(k.breaches)} missed a target ({', '.join(_ref(e) for e in k.breaches)})"
+        if k.breaches
+        else "no target missed"
+    )
+    return f":star: *Key accounts:* {k.raised} escalated — {tiers} · {breached}"
 
 
 def _open_queue(d: Digest, policy: Policy) -> str:

@@ -9,7 +9,7 @@ from escalator.domain.timers import TimerKind
 from escalator.policy import Policy
 from escalator.services.home import Home
 from escalator.slack.rendering import phrases
-from escalator.slack.rendering.card import clocks, state_label
+from escalator.slack.rendering.card import callback_note, clocks, state_label
 from escalator.slack.rendering.engine import render_template
 from escalator.slack.rendering.rota import now_and_next, week_summary
 from escalator.slack.text import mrkdwn_escape, slack_date
@@ -19,6 +19,7 @@ _REMINDER_NAMES = {
     TimerKind.customer_deadline: "the customer's own deadline",
     TimerKind.first_update_nudge: "first update due soon",
     TimerKind.resolve_nudge: "resolve due soon",
+    TimerKind.callback_reminder: "callback promised to the customer",
 }
 
 
@@ -28,6 +29,16 @@ def render_home(home: Home, policy: Policy) -> dict[str, Any]:
         "*Raised by you*", home.raised, policy, "Nothing of yours is open. `/escalate` raises one."
     )
     parts += _list("*Owned by you*", home.owned, policy, "You own no open escalation.")
+    if home.missed_callbacks:
+        parts.append({"kind": "section", "text": "*Missed callbacks*"})
+        parts += [
+            {
+                "kind": "section",
+                "text": f"{_link(e)} · {mrkdwn_escape(e.customer_name)}\n{callback_note(e)}",
+                "button": ("callback_done", "Called back", str(e.id)),
+            }
+            for e in home.missed_callbacks
+        ]
     parts.append(
         {
             "kind": "section",

@@ -8,16 +8,20 @@ from datetime import datetime
 from typing import Any
 from weakref import ref
 
-from escalator.domain.escalation import Escalation, EscalationType
+from escalator.domain.authority import amount_text
+from escalator.domain.escalation import CallbackVia, Escalation, EscalationType
 from escalator.domain.handoff import MAX_LENGTH, HandoffField
 from escalator.domain.incidents import Incident
+from escalator.domain.key_accounts import KeyAccountMatch
 from escalator.domain.routing import Detection
 from escalator.domain.sla import humanize
 from escalator.policy import Policy, Priority
 from escalator.slack.ids import CallbackId
 from escalator.slack.rendering import phrases
+from escalator.slack.rendering.approvals import refund_route
+from escalator.slack.rendering.card import key_account_note
 from escalator.slack.rendering.engine import SlackMessage, message, render_template
-from escalator.slack.text import truncate_plain
+from escalator.slack.text import slack_date, truncate_plain
 
 # The form's optional "Part of an open incident?" menu: an incident's id, or this value for none.
 INCIDENT_BLOCK = "incident"
@@ -101,13 +105,49 @@ def _render_form(
         prefill=ModalPrefill(summary=None, detection=prefill.detection),
         paths=policy.paths,
         escalation_types=list(EscalationType),
+        callback_ways=list(CallbackVia),
         priority_labels=priority_labels,
         authority=policy.authority,
+        refund_deciders=_refund_deciders(policy),
+        key_accounts=policy.key_accounts is not None,
         max_length={field.value: limit for field, limit in MAX_LENGTH.items()},
         incidents=list(incidents),
         incident_block=INCIDENT_BLOCK,
         not_an_incident=NOT_AN_INCIDENT,
     )
+
+
+def _refund_deciders(policy: Policy) -> str:
+    """Who decides above the agent, for the form's hint: "a supervisor decides", or the whole chain."""
+    authority = policy.authority
+    if not authority.levels:
+        return "a supervisor decides"
+    steps = [
+        f"the {level.name}" + (f" up to {amount_text(level.limit)}" if level.limit else "")
+        for level in authority.levels
+    ]
+    return f"a supervisor decides up to {amount_text(authority.supervisor)}, then " + ", then ".join(steps)
+
+
+KEY_ACCOUNT_NOTE = "key_account_note"  # the form's line under the account number, for a key account
+_KEPT_VIEW_KEYS = ("type", "callback_id", "private_metadata", "title", "submit", "close")
+
+
+def form_with_key_account(view: dict[str, Any], found: KeyAccountMatch | None) -> dict[str, Any] | None:
+    """The open form (as Slack sent it back) with a line under the account number saying it is a key
+    account, and its least priority; without the line when it is not one. None when nothing changes."""
+    blocks = [b for b in view["blocks"] if b.get("block_id") != KEY_ACCOUNT_NOTE]
+    if found is None and len(blocks) == len(view["blocks"]):
+        return None
+    if found is not None:
+        note = render_template("key_account_note.json.j2", block_id=KEY_ACCOUNT_NOTE, k=found)
+        at = next(
+            (n + 1 for n, b in enumerate(blocks) if b.get("block_id") == HandoffField.account_number.value),
+            len(blocks),
+        )
+        blocks.insert(at, note)
+    kept = {key: view[key] for key in _KEPT_VIEW_KEYS if view.get(key) is not None}
+    return {**kept, "blocks": blocks}
 
 
 def render_saved_view(
@@ -119,6 +159,7 @@ def render_saved_view(
         incident=incident,
         team=phrases.team(escalation, policy),
         acknowledge_within=phrases.targets(escalation, policy)["acknowledge"],
+        key_account=key_account_note(escalation),
     )
 
 
@@ -148,4 +189,18 @@ def render_next_steps(escalation: Escalation, policy: Policy, now: datetime) -> 
         on_duty=phrases.on_duty_for(escalation, policy, now),
         team=phrases.team(escalation, policy),
         targets=phrases.targets(escalation, policy),
+        refund=refund_route(escalation, policy),
+        key_account=key_account_note(escalation),
+        callback=_callback_promise(escalation, policy),
+    )
+
+
+def _callback_promise(escalation: Escalation, policy: Policy) -> str | None:
+    """What the agent promised the customer, and who the bot will remind of it."""
+    if escalation.callback_at is None or escalation.callback_via is None:
+        return None
+    return (
+        f":telephone_receiver: *Callback promised* by {escalation.callback_via.value} "
+        f"{slack_date(escalation.callback_at)}: I'll remind whoever owns the case "
+        f"{humanize(policy.callbacks.remind_before)} before, or you while nobody does."
     )

@@ -84,6 +84,22 @@ def render_notice(
         text = (
             f":alarm_clock: The customer's own deadline on {about} is {slack_date(e.deadline_at)}{promise}."
         )
+    elif kind is TimerKind.callback_reminder:
+        promised = _promised(e)
+        if to == e.owner_user_id:
+            text = f":telephone_receiver: You own {about}: {promised}. Press *Called back* once you have."
+        else:
+            text = (
+                f":telephone_receiver: Nobody owns {about} yet, and {promised}: make the call yourself "
+                "or ask a supervisor, then press *Called back*."
+            )
+        buttons = [(ActionId.callback_done, "Called back")]
+    elif kind is TimerKind.callback_missed:
+        text = (
+            f":warning: Promised callback missed on {about}: {_promised(e)}, and nobody marked it made. "
+            "Contact the customer now, then press *Called back*."
+        )
+        buttons = [(ActionId.callback_done, "Called back")]
     elif kind is TimerKind.close_the_loop:
         issue = mrkdwn_escape(phrases.path_label(e, policy).lower())
         resolved = slack_date(e.resolved_at, "{ago}") if e.resolved_at else "earlier"
@@ -114,6 +130,11 @@ def render_notice(
         elements.append(_button(ActionId.mute, "Mute this case", snooze_value))
         blocks.append({"type": "actions", "block_id": "reminder_actions", "elements": elements})
     return SlackMessage(text=text, blocks=blocks)
+
+
+def _promised(e: Escalation) -> str:
+    assert e.callback_at is not None and e.callback_via is not None  # only a promise has these timers
+    return f"the customer was promised a callback by {e.callback_via.value} {slack_date(e.callback_at)}"
 
 
 def _button(action: ActionId, label: str, value: str) -> dict[str, Any]:
