@@ -269,6 +269,9 @@ def test_the_card_follows_the_rota_while_the_case_waits(rota_app: RunningApp, sl
     assert "On duty: <@U0SAM> until" in _text(refreshed) and "On duty: <@U0ALEX>" not in _text(refreshed)
     (nudge,) = posts(slack_api, BILLING, NUDGE_TEXT)
     assert "<@U0SAM> (on duty)" in nudge.params["text"]
+    with rota_app.store.transaction() as tx:
+        changes = [t.due_at for t in tx.timers.pending(escalation.id or 0) if t.kind == "duty_change"]
+    assert changes == [_local(2026, 11, 25, 17, 30)]  # one at a time: the next change of duty
     pressed_and_settled(rota_app, slack_api, "claim", escalation, SAM)
     updates = len(slack_api.calls_to("chat.update"))
     at(rota_app, _local(2026, 11, 25, 17, 30))  # claimed: the next change leaves the card alone

@@ -159,6 +159,8 @@ class Reminders:
                 ids += self._tell(tx, escalation, user, {**notice, "on_duty": on_duty}, now)
         elif decision is Decision.refresh_card:
             ids.append(tx.outbox.add(Message.update_card, now, escalation.id))
+            # One chain of these per case, even if one was planned beside it (a case back from an incident).
+            tx.timers.cancel(escalation.id or 0, (TimerKind.duty_change,))
             following = duty_change_at(escalation, self._policy, now)
             if following is not None:
                 tx.timers.add(escalation.id or 0, TimerKind.duty_change, following, {})
