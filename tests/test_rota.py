@@ -15,13 +15,18 @@ from conftest import POLICY_YAML, WEDNESDAY_MORNING, FakeClock, RunningApp, depl
 from test_home import _home_of, _open_home, _shown
 from test_names import NAMED_POLICY_YAML, check
 from test_ownership import ALEX, BILLING, SAM, SUPER, current, pressed_and_settled, raise_escalation
+from test_rendering import _escalation
 from test_timers import NUDGE_TEXT, at, posts
 
 from escalator.checks import policy_checks
 from escalator.domain.escalation import State
 from escalator.domain.rota import DutyKind, duty_at, next_duty, week_gaps
 from escalator.policy import Policy, Rota, parse_policy
+from escalator.services.rotas import who_is_on_duty
+from escalator.slack.rendering.card import render_card
+from escalator.slack.rendering.rota import render_who
 from escalator.standin.sender import AGENT
+from escalator.standin.sender import select as option
 from escalator.standin.web_api import SlackStandIn
 from escalator.standin.workspace import example_workspace
 from escalator.store.database import Store
@@ -245,10 +250,34 @@ def test_the_acknowledge_nudge_asks_who_is_on_duty_first(rota_app: RunningApp, s
     assert "You are on duty" in direct.params["text"]
     assert posts(slack_api, SAM, NUDGE_TEXT) == []
     # Alex claims from the private nudge.
-    (claim,) = [e for b in direct.params["blocks"] if b["type"] == "actions" for e in b["elements"]][:1]
-    assert claim["action_id"] == "claim"
+    actions = [b for b in direct.params["blocks"] if b["type"] == "actions"]
+    buttons = [element["action_id"] for block in actions for element in block["elements"]]
+    assert buttons == ["claim", "mute"]  # snoozing would only nudge everyone again later
     pressed_and_settled(rota_app, slack_api, "claim", escalation, ALEX)
     assert current(rota_app, escalation).owner_user_id == ALEX
+
+
+def test_the_card_follows_the_rota_while_the_case_waits(rota_app: RunningApp, slack_api: SlackStandIn):
+    escalation = raise_escalation(rota_app, slack_api, priority=option("P4"))  # acknowledge within 4 h
+    card_ts = escalation.card_ts
+
+    at(rota_app, _local(2026, 11, 25, 12, 59))
+    assert slack_api.calls_to("chat.update") == []
+    at(rota_app, _local(2026, 11, 25, 13, 0))  # Sam's shift: the card says so, and Sam is nudged
+
+    (refreshed,) = [c for c in slack_api.calls_to("chat.update") if c.params["ts"] == card_ts]
+    assert "On duty: <@U0SAM> until" in _text(refreshed) and "On duty: <@U0ALEX>" not in _text(refreshed)
+    (nudge,) = posts(slack_api, BILLING, NUDGE_TEXT)
+    assert "<@U0SAM> (on duty)" in nudge.params["text"]
+    with rota_app.store.transaction() as tx:
+        changes = [t.due_at for t in tx.timers.pending(escalation.id or 0) if t.kind == "duty_change"]
+    assert changes == [_local(2026, 11, 25, 17, 30)]  # one at a time: the next change of duty
+    pressed_and_settled(rota_app, slack_api, "claim", escalation, SAM)
+    updates = len(slack_api.calls_to("chat.update"))
+    at(rota_app, _local(2026, 11, 25, 17, 30))  # claimed: the next change leaves the card alone
+    assert len(slack_api.calls_to("chat.update")) == updates
+    with rota_app.store.transaction() as tx:
+        assert not [t for t in tx.timers.pending(escalation.id or 0) if t.kind == "duty_change"]
 
 
 def test_a_breach_re_escalation_tells_the_supervisor_on_duty(rota_app: RunningApp, slack_api: SlackStandIn):
@@ -346,3 +375,15 @@ def test_an_override_on_a_date_written_either_way():
         policy = parse_policy(ROTA_POLICY_YAML.replace("from: 2026-12-24", f"from: {written}"))
         rota = policy.paths["billing"].rota
         assert rota is not None and rota.overrides[0].first_day == date(2026, 12, 24)
+
+
+def test_a_rotas_note_stays_text(rota_policy: Policy):
+    hostile = ROTA_POLICY_YAML.replace("note: Christmas cover", 'note: "<!channel> cover & more"')
+    policy = parse_policy(hostile)
+    christmas = _local(2026, 12, 24, 10, 0)
+    escalation = _escalation()  # open, on Billing
+
+    card = json.dumps(render_card(escalation, policy, christmas).blocks, ensure_ascii=False)
+    who = render_who(who_is_on_duty(policy, christmas), policy, christmas)
+    for shown in (card, who):
+        assert "<!channel>" not in shown and "(&lt;!channel&gt; cover &amp; more)" in shown

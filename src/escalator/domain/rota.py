@@ -6,6 +6,7 @@ DST change, and an overnight shift that night is an hour longer or shorter.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -135,20 +136,28 @@ def _next_change(
     return None
 
 
-def _boundaries(rota: Rota, after: datetime, zone: ZoneInfo) -> list[datetime]:
-    """Every instant within the horizon at which who is on duty may change, in order."""
+def _boundaries(rota: Rota, after: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    """Every instant within the horizon at which who is on duty may change, in order, day by day."""
     first = after.astimezone(zone).date() - timedelta(days=1)
-    found: set[datetime] = set()
-    for offset in range(HORIZON.days + 1):
+    pending: list[datetime] = []
+    for offset in range(HORIZON.days + 3):  # flushed past the horizon by the last midnight
         day = first + timedelta(days=offset)
-        found.add(_at(day, time(0), zone))  # overrides begin and end at midnight
-        found |= _transitions(day, zone)
+        midnight = _at(day, time(0), zone)
+        # A day's boundaries are all at or after its midnight: those before it are complete.
+        pending.sort()
+        while pending and pending[0] < midnight:
+            moment = pending.pop(0)
+            if moment > after + HORIZON:
+                return
+            if moment > after:
+                yield moment
+        found = {midnight, *_transitions(day, zone)}  # overrides begin and end at midnight
         for shift in rota.shifts:
             if day.weekday() in {d.index for d in shift.days}:
                 found.add(_at(day, shift.start, zone))
                 ends_on = day if shift.end > shift.start else day + timedelta(days=1)
                 found.add(_at(ends_on, shift.end, zone))
-    return sorted(moment for moment in found if after < moment <= after + HORIZON)
+        pending += [moment for moment in found if moment not in pending]
 
 
 def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from escalator.domain.callbacks import callback_moments, callback_outstanding
 from escalator.domain.escalation import Escalation, EscalationType, State
+from escalator.domain.rota import duty_at, rota_for
 from escalator.domain.sla import Target, target_moments
 from escalator.policy import Policy
 
@@ -31,6 +32,8 @@ class TimerKind(StrEnum):
     # One case of an incident that was resolved: resolved with it, a case at a time (payload: the
     # incident's id, who resolved it, its status and its line for customers).
     incident_resolved = "incident_resolved"
+    # Who is on duty changes while the case waits: its card names the next person on duty.
+    duty_change = "duty_change"
 
     @property
     def target(self) -> Target | None:
@@ -44,7 +47,7 @@ class TimerKind(StrEnum):
         return self.value.endswith("_breach")
 
 
-ACKNOWLEDGE_TIMERS = (TimerKind.acknowledge_nudge, TimerKind.acknowledge_breach)
+ACKNOWLEDGE_TIMERS = (TimerKind.acknowledge_nudge, TimerKind.acknowledge_breach, TimerKind.duty_change)
 LOOP_TIMERS = (TimerKind.close_the_loop, TimerKind.loop_still_open)
 CALLBACK_TIMERS = (TimerKind.callback_reminder, TimerKind.callback_missed)
 # The SLA clocks' nudges and breaches: stopped by a resolve, or when a case joins an incident.
@@ -56,9 +59,18 @@ OWNER_NUDGES = (TimerKind.first_update_nudge, TimerKind.first_update_breach, Tim
 def target_timers(
     target: Target, start: datetime, escalation: Escalation, policy: Policy
 ) -> list[tuple[TimerKind, datetime]]:
-    """The nudge (at 75 %) and the breach of one SLA target, counted from `start`."""
+    """The nudge (at 75 %) and the breach of one SLA target, counted from `start`; while a case waits to
+    be acknowledged, also the next change of who is on duty, when it has a rota."""
     nudge, breach = target_moments(start, getattr(policy.targets(escalation.priority), target.value), policy)
-    return [(TimerKind(f"{target.value}_nudge"), nudge), (TimerKind(f"{target.value}_breach"), breach)]
+    timers = [(TimerKind(f"{target.value}_nudge"), nudge), (TimerKind(f"{target.value}_breach"), breach)]
+    change = duty_change_at(escalation, policy, start) if target is Target.acknowledge else None
+    return timers + ([(TimerKind.duty_change, change)] if change else [])
+
+
+def duty_change_at(escalation: Escalation, policy: Policy, now: datetime) -> datetime | None:
+    """When who is on duty for the case next changes (its path's rota, or the supervisors')."""
+    rota = rota_for(escalation, policy)
+    return None if rota is None else duty_at(rota, now, policy.zone).until
 
 
 def customer_deadline_timer(escalation: Escalation, policy: Policy, now: datetime) -> datetime | None:
@@ -88,6 +100,7 @@ class Decision(StrEnum):
     remind_owner_and_agent = "remind_owner_and_agent"
     remind_agent = "remind_agent"
     resolve_with_incident = "resolve_with_incident"
+    refresh_card = "refresh_card"  # the card names who is on duty now, and plans the next change
     remind_callback = "remind_callback"  # the owner; the agent while nobody owns the case
     callback_missed = "callback_missed"  # marked missed; the owner and the agent are told
 
@@ -125,6 +138,9 @@ def decide(due: Due, escalation: Escalation, policy: Policy) -> Decision:
         return Decision.tell_supervisors if state in _ACTIVE else Decision.nothing
     if kind is TimerKind.customer_deadline:
         return Decision.remind_owner_and_agent if state in _ACTIVE else Decision.nothing
+    if kind is TimerKind.duty_change:
+        waiting = state is State.open and escalation.incident_id is None
+        return Decision.refresh_card if waiting else Decision.nothing
     if kind in CALLBACK_TIMERS:
         if not callback_outstanding(escalation) or escalation.callback_missed_at is not None:
             return Decision.nothing

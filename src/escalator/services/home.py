@@ -53,8 +53,7 @@ class Home:
     reminders: list[PendingReminder] = field(default_factory=list)
     missed_callbacks: list[Escalation] = field(default_factory=list)  # in the cases they raised or own
     team: TeamView | None = None
-    rotas: list[RotaView] = field(default_factory=list)
-    now: datetime | None = None  # when it was read: rotas are shown as of then
+    rotas: list[RotaView] = field(default_factory=list)  # who is on duty on the person's paths
 
 
 def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
@@ -105,5 +104,4 @@ def home_for(store: Store, policy: Policy, clock: Clock, actor: Actor) -> Home:
         sorted(missed, key=lambda e: e.callback_at or e.raised_at),
         team,
         rotas_of(actor, policy, now),
-        now,
     )

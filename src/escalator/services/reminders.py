@@ -17,7 +17,7 @@ from escalator.domain.lifecycle import Action, Actor, Refused, roles_of
 from escalator.domain.messages import Message
 from escalator.domain.rota import on_duty_now, rota_for
 from escalator.domain.sla import Target
-from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide
+from escalator.domain.timers import LOOP_TIMERS, Decision, Due, TimerKind, decide, duty_change_at
 from escalator.policy import Policy
 from escalator.services.incidents import resolve_with_incident, schedule_card_update
 from escalator.services.ownership import SUPERVISORS, Effects, moving, transition, unclaiming
@@ -157,6 +157,13 @@ class Reminders:
             on_duty = list(on_duty_now(self._policy.supervisors.rota, now, self._policy.zone))
             for user in on_duty:
                 ids += self._tell(tx, escalation, user, {**notice, "on_duty": on_duty}, now)
+        elif decision is Decision.refresh_card:
+            ids.append(tx.outbox.add(Message.update_card, now, escalation.id))
+            # One chain of these per case, even if one was planned beside it (a case back from an incident).
+            tx.timers.cancel(escalation.id or 0, (TimerKind.duty_change,))
+            following = duty_change_at(escalation, self._policy, now)
+            if following is not None:
+                tx.timers.add(escalation.id or 0, TimerKind.duty_change, following, {})
         elif decision is Decision.remind_callback:
             # Whoever owns the case makes the call; while nobody does, the agent who promised it.
             caller = escalation.owner_user_id or escalation.agent_user_id

@@ -18,6 +18,7 @@ class RotaView:
 
     key: str  # a path's key, or SUPERVISORS_ROTA
     label: str
+    at: datetime  # the moment it describes
     rota: Rota | None
     now: Duty | None
     next: Duty | None
@@ -53,6 +54,6 @@ def _view(
     key: str, label: str, rota: Rota | None, everyone: list[str], policy: Policy, now: datetime
 ) -> RotaView:
     if rota is None:
-        return RotaView(key, label, None, None, None, everyone)
+        return RotaView(key, label, now, None, None, None, everyone)
     current = duty_at(rota, now, policy.zone)
-    return RotaView(key, label, rota, current, next_duty(rota, current, policy.zone), everyone)
+    return RotaView(key, label, now, rota, current, next_duty(rota, current, policy.zone), everyone)

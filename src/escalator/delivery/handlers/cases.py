@@ -11,7 +11,7 @@ from escalator.domain.escalation import Approval, Escalation, State
 from escalator.domain.messages import Message, recipient
 from escalator.domain.privacy import for_channel
 from escalator.domain.routing import fallback_channel
-from escalator.domain.timers import OWNER_NUDGES, TimerKind
+from escalator.domain.timers import ACKNOWLEDGE_TIMERS, OWNER_NUDGES, TimerKind
 from escalator.policy import WarmTransfer
 from escalator.services.ownership import SUPERVISORS
 from escalator.slack.gateway import SlackCallFailed
@@ -207,7 +207,7 @@ class CaseMessages:
         returned = bool(message.payload.get("returned"))
         if kind in OWNER_NUDGES and not returned and to != escalation.owner_user_id:
             return None  # the case changed hands since the timer fired: the nudge is not theirs any more
-        if kind is TimerKind.acknowledge_nudge and to[0] in "UW" and escalation.state is not State.open:
+        if kind in ACKNOWLEDGE_TIMERS and to[0] in "UW" and escalation.state is not State.open:
             return None  # the person on duty was asked to pick it up, and someone has since
         on_duty = tuple(str(user) for user in message.payload.get("on_duty", []))
         notice = render_notice(

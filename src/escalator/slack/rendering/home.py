@@ -60,13 +60,13 @@ def render_home(home: Home, policy: Policy) -> dict[str, Any]:
                 ],
             }
         )
-    if home.rotas and home.now:
+    if home.rotas:
         parts += [{"kind": "divider"}, {"kind": "header", "text": "On duty"}]
         parts += [
             {
                 "kind": "section",
-                "text": f"*{mrkdwn_escape(view.label)}:* {now_and_next(view, policy.zone, home.now)}\n"
-                f"{week_summary(view.rota, policy.zone, home.now)}",
+                "text": f"*{mrkdwn_escape(view.label)}:* {now_and_next(view, policy.zone)}\n"
+                f"{week_summary(view.rota, policy.zone, view.at)}",
             }
             for view in home.rotas
             if view.rota is not None

@@ -6,7 +6,7 @@ from typing import Any
 
 from escalator.domain.escalation import Escalation
 from escalator.domain.privacy import for_channel
-from escalator.domain.timers import TimerKind
+from escalator.domain.timers import ACKNOWLEDGE_TIMERS, TimerKind
 from escalator.policy import Policy
 from escalator.slack.ids import ActionId
 from escalator.slack.rendering import phrases
@@ -122,11 +122,12 @@ def render_notice(
     if to_person:  # they can act, snooze or mute
         elements = [_button(action, label, str(e.id)) for action, label in buttons]
         snooze_value = f"{e.id}:{kind.value}:{reminder}"
-        elements += [
-            _button(ActionId.snooze_hour, "Snooze 1 h", snooze_value),
-            _button(ActionId.snooze_tomorrow, "Tomorrow", snooze_value),
-            _button(ActionId.mute, "Mute this case", snooze_value),
-        ]
+        if kind not in ACKNOWLEDGE_TIMERS:  # asked to pick a case up: later would nudge everyone again
+            elements += [
+                _button(ActionId.snooze_hour, "Snooze 1 h", snooze_value),
+                _button(ActionId.snooze_tomorrow, "Tomorrow", snooze_value),
+            ]
+        elements.append(_button(ActionId.mute, "Mute this case", snooze_value))
         blocks.append({"type": "actions", "block_id": "reminder_actions", "elements": elements})
     return SlackMessage(text=text, blocks=blocks)
 

@@ -16,12 +16,13 @@ def render_who(views: list[RotaView], policy: Policy, now: datetime) -> str:
     """`/escalate who`, as one private message."""
     local = now.astimezone(policy.zone)
     lines = [f"*Who is on duty* · {local:%a %d %b %H:%M} ({policy.timezone})"]
-    lines += [f"*{mrkdwn_escape(view.label)}:* {now_and_next(view, policy.zone, now)}" for view in views]
+    lines += [f"*{mrkdwn_escape(view.label)}:* {now_and_next(view, policy.zone)}" for view in views]
     return "\n".join(lines)
 
 
-def now_and_next(view: RotaView, zone: ZoneInfo, now: datetime) -> str:
+def now_and_next(view: RotaView, zone: ZoneInfo) -> str:
     """`<@U0ALEX> until 13:00 · next: <@U0SAM> from 13:00 until 17:30`."""
+    now = view.at
     if view.now is None:
         anyone = mentions(view.everyone, None) or "its user group"
         return f"no rota: any of {anyone} may pick cases up"
