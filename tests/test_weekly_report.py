@@ -189,3 +189,30 @@ def test_escalator_report_week_prints_it_and_writes_the_csv(
     assert {r["topic"] for r in rows if r["kind"] == "topic"} >= {"outage", "everyone"}
     assert main(["report", "--week", "--weeks-ago", "1"]) == 0
     assert "*0* escalations raised" in capsys.readouterr().out
+
+
+def test_escalator_report_week_post_sends_it_as_the_scheduler_would_and_only_once(
+    store: Store, database_url: str, slack_api: SlackStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "policy.yml").write_text(WEEKLY)
+    for name, value in {
+        "ESCALATOR_POLICY": str(tmp_path / "policy.yml"),
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_API_URL": slack_api.url,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    assert main(["report", "--week", "--post"]) == 0
+    assert set(_reports(slack_api)) == {SUPERVISORS, SUPER, PRODUCT}
+    assert set(_uploads(slack_api)) == {SUPERVISORS, SUPER_DM, PRODUCT}
+    # The scheduler, at the week's sending time, does not send that week's again.
+    policy = parse_policy(WEEKLY)
+    week = last_full_week(datetime.now(UTC), policy)
+    app = start_app(database_url, slack_api, FakeClock(_at(week + timedelta(days=7), 10)), policy)
+    try:
+        app.tick()
+    finally:
+        app.close()
+    assert len([c for c in slack_api.calls_to("chat.postMessage") if "Weekly" in c.params["text"]]) == 3
