@@ -19,12 +19,10 @@ from escalator.domain.feedback import (
     week_bounds,
     week_of,
 )
-from escalator.domain.lifecycle import Action
 from escalator.domain.messages import Message
 from escalator.policy import Policy
 from escalator.store.database import Store, Transaction
 
-HANDED_ON = (Action.reassign.value, Action.move.value)
 _RESOLVED = (State.resolved, State.closed)
 # Who reads what: the supervisors get every figure, the product team the topics only.
 EVERYONE, PRODUCT = "channel", "product"
@@ -108,7 +106,6 @@ class WeeklyReports:
         with self._store.reading() as tx:
             raised = tx.insight.raised_between(start, end)
             before = tx.insight.raised_between(last_start, start)
-            handed_on = tx.insight.handed_on([e.id for e in raised if e.id is not None], HANDED_ON)
         this_week, last_week = _topic_counts(raised), _topic_counts(before)
         by_path: dict[str, list[TopicTrend]] = {}
         for key in self._policy.paths:
@@ -124,7 +121,7 @@ class WeeklyReports:
             raised_last_week=len(before),
             topics=trends(this_week, last_week),
             by_path=by_path,
-            agents=_agents(raised, handed_on),
+            agents=_agents(raised),
         )
 
 
@@ -133,7 +130,7 @@ def _topic_counts(escalations: list[Escalation]) -> Counter[str]:
     return Counter(word for e in escalations for word in set(e.topics or e.trigger_words))
 
 
-def _agents(raised: list[Escalation], handed_on: set[int]) -> list[AgentWeek]:
+def _agents(raised: list[Escalation]) -> list[AgentWeek]:
     cases: dict[str, list[Escalation]] = defaultdict(list)
     for e in raised:
         cases[e.agent_user_id].append(e)
@@ -142,7 +139,9 @@ def _agents(raised: list[Escalation], handed_on: set[int]) -> list[AgentWeek]:
             agent_user_id=agent,
             raised=len(theirs),
             resolved_by_first_specialist=sum(
-                1 for e in theirs if e.state in _RESOLVED and e.id not in handed_on
+                1
+                for e in theirs
+                if e.state in _RESOLVED and e.handoffs == 0  # never reassigned or moved
             ),
             # Erased notes (privacy.retain_for) say nothing either way.
             without_steps=sum(

@@ -269,17 +269,6 @@ class InsightQueries:
             )
         )
 
-    def handed_on(self, escalation_ids: list[int], actions: tuple[str, ...]) -> set[int]:
-        """Which of these cases have a history entry of one of `actions` (a reassignment or a move)."""
-        if not escalation_ids:
-            return set()
-        rows = self._session.scalars(
-            select(HistoryEntry.escalation_id)
-            .where(HistoryEntry.escalation_id.in_(escalation_ids), HistoryEntry.action.in_(actions))
-            .distinct()
-        )
-        return set(rows)
-
     def resolve_times(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
         """(raised_at, resolved_at) of the escalations resolved in a range: two columns, for a chart."""
         rows = self._session.execute(
