@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import POLICY_YAML, WEDNESDAY_MORNING
+from conftest import WEDNESDAY_MORNING
+from test_authority_chain import CHAIN_YAML
 from test_rendering import _escalation
 
 from escalator.domain.authority import AGENT, SUPERVISORS, chain, deciding_level, rank_of
@@ -95,20 +96,6 @@ def test_authority_levels(policy: Policy):
     assert deciding_level(Decimal("50.01"), policy.authority).rank == SUPERVISORS
     # No levels above the supervisors: management decides, outside the bot, as before.
     assert deciding_level(Decimal("501"), policy.authority) is None
-
-
-CHAIN_YAML = POLICY_YAML.replace(
-    "  supervisor: 500\n",
-    """  supervisor: 500
-  levels:
-    - name: Support manager
-      limit: 2000
-      approvers: [U0MORGAN]
-      usergroup: S0MANAGERS
-    - name: Head of customer care
-      approvers: [U0DANA]
-""",
-)
 
 
 def test_the_lowest_level_that_can_decide_an_amount():

@@ -123,11 +123,7 @@ class SlackSender:
         n = next(_ids)
         return self.interaction(
             {
-                "type": "block_actions",
-                "team": {"id": TEAM_ID, "domain": "example"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
-                "api_app_id": "A0ESCALATOR",
-                "token": "legacy-verification-token",
+                **_block_actions_from(user_id),
                 "container": {
                     "type": "message",
                     "message_ts": message_ts,
@@ -166,11 +162,7 @@ class SlackSender:
         typed = {"type": "plain_text_input", "value": value}
         return self.interaction(
             {
-                "type": "block_actions",
-                "team": {"id": TEAM_ID, "domain": "example"},
-                "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
-                "api_app_id": "A0ESCALATOR",
-                "token": "legacy-verification-token",
+                **_block_actions_from(user_id),
                 "container": {"type": "view", "view_id": view_id},
                 "trigger_id": f"{n}.7777.trigger",
                 "view": {
@@ -311,3 +303,14 @@ def handoff_values(**overrides: Any) -> dict[str, dict[str, Any]]:
     }
     values.update(overrides)
     return values
+
+
+def _block_actions_from(user_id: str) -> dict[str, Any]:
+    """What every block_actions payload says of where it comes from and who pressed or typed."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "example"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0ESCALATOR",
+        "token": "legacy-verification-token",
+    }
